@@ -1,0 +1,52 @@
+"""Config of the reward: named parts, their weights or gates, and failure handling."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from focusrl.configtools import ConfigError
+
+
+@dataclass
+class RewardPartConfig:
+    """One reward part: a registered rewarder kind with its arguments."""
+
+    kind: str = "numeric"
+    """Registered rewarder (see focusrl.rewards.registry): numeric, exact_match, format, ..."""
+    name: str = ""
+    """Name used in logs (reward/<name>); defaults to kind."""
+    weight: float = 1.0
+    """Weight in the weighted sum."""
+    priority: int = 0
+    """Gated combination (G-RA): lower number = higher priority."""
+    threshold: float = 0.5
+    """Gated combination: lower-priority parts count only if this part reaches this value."""
+    args: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments for the rewarder's constructor."""
+
+    @property
+    def label(self) -> str:
+        return self.name or self.kind
+
+
+@dataclass
+class RewardConfig:
+    """How samples are scored."""
+
+    parts: list[RewardPartConfig] = field(default_factory=lambda: [RewardPartConfig()])
+    """The reward parts; each is logged separately as reward/<name>."""
+    combine: Literal["sum", "gated"] = "sum"
+    """sum: weighted sum of parts; gated: G-RA gating by priority and threshold."""
+    fallback_reward: float = 0.0
+    """Reward given to a sample whose rewarder raised or timed out (counted and logged)."""
+
+    def validate(self) -> None:
+        if not self.parts:
+            raise ConfigError("rewards.parts is empty; give at least one part, e.g. "
+                              "[{kind: numeric}].")
+        labels = [p.label for p in self.parts]
+        dup = {x for x in labels if labels.count(x) > 1}
+        if dup:
+            raise ConfigError(f"rewards.parts has duplicate names {sorted(dup)}; set `name` "
+                              "on each part to tell them apart.")

@@ -44,6 +44,10 @@ class SamplingParams:
     """RLPT: when > 0, sample only inside the top-k promising set and return it."""
     promising_top_p: float = 1.0
     """RLPT: nucleus mass for the promising set (at least `promising_k` tokens kept)."""
+    promising_source: str = "policy"
+    """RLPT: 'policy' ranks tokens by the sampling model, 'reference' by the frozen reference."""
+    return_entropy: bool = False
+    """Also return the entropy of the (unrestricted) next-token distribution per position."""
 
 
 @dataclass
@@ -75,6 +79,9 @@ class Sample:
     advantage: float = 0.0
     filtered: bool = False
     """Excluded from the loss (e.g. overlong filtering); still logged."""
+    token_entropy: list[float] | None = None
+    """Entropy of the model's full next-token distribution at each generated position
+    (when requested with SamplingParams.return_entropy)."""
     stats: dict[str, float] = field(default_factory=dict)
     """Per-sample diagnostics from the engine (e.g. RLPT support mass)."""
 

@@ -1,7 +1,7 @@
 """Advantage estimators: pure functions of per-sample rewards and explicit group ids.
 
 Groups come from `group_ids`, never from batch position, so groups may be ragged.
-Shapes: rewards (N,), group_ids (N,) int -> advantages (N,).
+Shapes: rewards (N,), group_ids (N,) int -> advantages (N,). Computed in float64.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ def group_stats(rewards: torch.Tensor, group_ids: torch.Tensor) -> tuple[torch.T
     _, inverse = torch.unique(group_ids, return_inverse=True)
     n_groups = int(inverse.max()) + 1 if inverse.numel() else 0
     r = rewards.double()
-    count = torch.zeros(n_groups, dtype=torch.double).index_add_(0, inverse, torch.ones_like(r))
-    total = torch.zeros(n_groups, dtype=torch.double).index_add_(0, inverse, r)
-    mean = total / count
-    sq = torch.zeros(n_groups, dtype=torch.double).index_add_(0, inverse, (r - mean[inverse]) ** 2)
+    zeros = torch.zeros(n_groups, dtype=torch.double, device=r.device)
+    count = zeros.index_add(0, inverse, torch.ones_like(r))
+    mean = zeros.index_add(0, inverse, r) / count
+    sq = zeros.index_add(0, inverse, (r - mean[inverse]) ** 2)
     std = torch.where(count > 1, (sq / (count - 1).clamp(min=1)).sqrt(), torch.zeros_like(sq))
     return mean[inverse], std[inverse], count[inverse]
 
@@ -49,9 +49,52 @@ def dr_grpo_advantages(
     return (rewards.double() - mean).to(rewards.dtype)
 
 
+def rloo_advantages(
+    rewards: torch.Tensor, group_ids: torch.Tensor, cfg: AlgorithmConfig
+) -> torch.Tensor:
+    """RLOO (Ahmadian et al., arXiv 2402.14740): A_i = r_i - mean_{j != i, same group} r_j.
+
+    Equals n/(n-1) * (r_i - mean_g). A singleton group has no baseline: its advantage
+    is 0 (departure: the paper assumes k >= 2 samples per prompt).
+    """
+    mean, _, count = group_stats(rewards, group_ids)
+    scale = torch.where(count > 1, count / (count - 1).clamp(min=1), torch.zeros_like(count))
+    return ((rewards.double() - mean) * scale).to(rewards.dtype)
+
+
+def _batch_normalise(x: torch.Tensor, eps: float) -> torch.Tensor:
+    std = x.std() if x.numel() > 1 else torch.zeros((), dtype=x.dtype)
+    return (x - x.mean()) / (std + eps)
+
+
+def reinforce_pp_advantages(
+    rewards: torch.Tensor, group_ids: torch.Tensor, cfg: AlgorithmConfig
+) -> torch.Tensor:
+    """REINFORCE++ (arXiv 2501.03262): rewards normalised over the whole batch,
+    (r - mean_batch) / (std_batch + eps); no per-group baseline.
+
+    Departure: the paper folds a token-level KL penalty into the return; here the KL is
+    a loss term (kl_coef), so the return is the outcome reward. Batch = the N samples
+    passed in (the trainer passes the whole step).
+    """
+    return _batch_normalise(rewards.double(), cfg.std_eps).to(rewards.dtype)
+
+
+def reinforce_pp_baseline_advantages(
+    rewards: torch.Tensor, group_ids: torch.Tensor, cfg: AlgorithmConfig
+) -> torch.Tensor:
+    """REINFORCE++-baseline (arXiv 2501.03262): subtract the group mean, then normalise
+    over the batch: ((r - mean_g) - mean_batch) / (std_batch + eps)."""
+    mean, _, _ = group_stats(rewards, group_ids)
+    return _batch_normalise(rewards.double() - mean, cfg.std_eps).to(rewards.dtype)
+
+
 AdvantageFn = Callable[[torch.Tensor, torch.Tensor, AlgorithmConfig], torch.Tensor]
 
 ADVANTAGES: dict[str, AdvantageFn] = {
     "grpo": grpo_advantages,
     "dr_grpo": dr_grpo_advantages,
+    "rloo": rloo_advantages,
+    "reinforce_pp": reinforce_pp_advantages,
+    "reinforce_pp_baseline": reinforce_pp_baseline_advantages,
 }

@@ -32,8 +32,20 @@ class ArithmeticConfig:
     """Operators to draw from, any of '+-*'."""
     num_operands: int = 2
     """Operands per expression."""
+    difficulty: int = 0
+    """Difficulty knob: 0 uses min_digits/max_digits as given; d >= 1 gives every operand
+    exactly d digits (overrides min_digits/max_digits). Each prompt's meta['difficulty']
+    is its total operand digit count either way, so curricula can order a mixed pool."""
+
+    def digit_range(self) -> tuple[int, int]:
+        """(fewest, most) digits per operand after applying the difficulty knob."""
+        if self.difficulty > 0:
+            return self.difficulty, self.difficulty
+        return self.min_digits, self.max_digits
 
     def validate(self) -> None:
+        if self.difficulty < 0:
+            raise ConfigError(f"arithmetic.difficulty must be >= 0, got {self.difficulty}.")
         if not 1 <= self.min_digits <= self.max_digits:
             raise ConfigError("arithmetic needs 1 <= min_digits <= max_digits, got "
                               f"{self.min_digits}, {self.max_digits}.")
@@ -53,10 +65,42 @@ class CountdownConfig:
     """How many numbers are given."""
     max_number: int = 9
     """Numbers are drawn from 1..max_number."""
+    difficulty: int = 0
+    """Difficulty knob: 0 uses num_numbers/max_number as given; d >= 1 gives d + 1 numbers
+    drawn from 1..10*d - 1 (d=1: two numbers up to 9; d=3: four numbers up to 29).
+    meta['difficulty'] is the number count either way."""
+
+    def effective(self) -> tuple[int, int]:
+        """(num_numbers, max_number) after applying the difficulty knob."""
+        if self.difficulty > 0:
+            return self.difficulty + 1, 10 * self.difficulty - 1
+        return self.num_numbers, self.max_number
 
     def validate(self) -> None:
+        if self.difficulty < 0:
+            raise ConfigError(f"countdown.difficulty must be >= 0, got {self.difficulty}.")
         if self.num_numbers < 2 or self.max_number < 1:
             raise ConfigError("countdown needs num_numbers >= 2 and max_number >= 1.")
+
+
+@dataclass
+class SATConfig:
+    """Generated SAT (SATURN, arXiv 2505.16368): satisfiable by construction."""
+
+    params: list[list[int]] = field(default_factory=lambda: [[3, 5, 5]])
+    """(n, k, l) triples: n literals per clause, k variables, l clauses. Instances are
+    drawn round-robin over the triples, so several triples give a mixed-difficulty pool
+    (the ladder curriculum orders it by D(n, k, l))."""
+
+    def validate(self) -> None:
+        if not self.params:
+            raise ConfigError("sat.params needs at least one [n, k, l] triple.")
+        for t in self.params:
+            if len(t) != 3:
+                raise ConfigError(f"sat.params: each entry is [n, k, l], got {t}.")
+            n, k, l_ = t
+            if not (1 <= n <= k and l_ >= 1):
+                raise ConfigError(f"sat.params: need 1 <= n <= k and l >= 1, got {t}.")
 
 
 @dataclass
@@ -64,10 +108,12 @@ class DataConfig:
     """Where prompts come from and how they are formatted."""
 
     source: str = "arithmetic"
-    """arithmetic | countdown (generated), jsonl | parquet | hf_disk (files), or a
-    registered loader (see focusrl.data.sources)."""
+    """arithmetic | countdown | sat (generated), jsonl | parquet | hf_disk (files),
+    gsm8k | math500 | humaneval | multiple_choice (benchmarks), or another loader
+    registered in focusrl.data.sources.SOURCES."""
     path: str = ""
-    """File or directory for file sources."""
+    """File or directory for file sources. Benchmarks default to
+    <repo>/../shared/data/<name> (or $FOCUSRL_DATA_DIR/<name>) when it exists."""
     eval_path: str = ""
     """Held-out file; when empty, the last `num_eval` prompts of the source are held out."""
     hf_split: str = "train"
@@ -83,15 +129,18 @@ class DataConfig:
     on_long_prompt: Literal["skip", "error"] = "skip"
     """What to do with a prompt over max_prompt_tokens."""
     num_train: int = 5000
-    """Generated tasks: training prompts (file sources: cap, 0 = all)."""
+    """Generated tasks: training prompts (file sources and benchmarks: cap, 0 = all)."""
     num_eval: int = 200
-    """Held-out prompts (generated: a disjoint split; files: see eval_path)."""
+    """Held-out prompts (generated: a disjoint split; files: see eval_path; benchmarks
+    with an official test split: cap on it, 0 = all)."""
     seed: int = 1234
     """Seed of the generated tasks and the train/held-out split (fixed per seed)."""
     arithmetic: ArithmeticConfig = field(default_factory=ArithmeticConfig)
     """Options of the arithmetic generator."""
     countdown: CountdownConfig = field(default_factory=CountdownConfig)
     """Options of the countdown generator."""
+    sat: SATConfig = field(default_factory=SATConfig)
+    """Options of the SAT generator."""
 
     def validate(self) -> None:
         if self.num_eval < 0 or self.num_train < 0:

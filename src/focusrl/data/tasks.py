@@ -11,6 +11,7 @@ import random
 from collections.abc import Callable, Iterator
 
 from focusrl.data.config import ArithmeticConfig, CountdownConfig
+from focusrl.data.sat import sat_instances
 from focusrl.types import Prompt
 
 
@@ -21,9 +22,13 @@ def _operand(rng: random.Random, min_digits: int, max_digits: int) -> int:
 
 
 def arithmetic_instances(cfg: ArithmeticConfig, rng: random.Random) -> Iterator[Prompt]:
-    """`12+34=` -> answer '46'. Products and differences are exact integers."""
+    """`12+34=` -> answer '46'. Products and differences are exact integers.
+
+    meta['difficulty'] = total operand digits (the knob `cfg.difficulty` fixes the digits
+    per operand; a 1..4-digit range gives a mixed pool a curriculum can order)."""
+    lo, hi = cfg.digit_range()
     while True:
-        nums = [_operand(rng, cfg.min_digits, cfg.max_digits) for _ in range(cfg.num_operands)]
+        nums = [_operand(rng, lo, hi) for _ in range(cfg.num_operands)]
         ops = [rng.choice(cfg.operators) for _ in range(cfg.num_operands - 1)]
         expr = str(nums[0]) + "".join(f"{o}{n}" for o, n in zip(ops, nums[1:]))
         value = eval(expr, {"__builtins__": {}})  # noqa: S307 - digits and + - * only
@@ -34,9 +39,11 @@ def arithmetic_instances(cfg: ArithmeticConfig, rng: random.Random) -> Iterator[
 
 def countdown_instances(cfg: CountdownConfig, rng: random.Random) -> Iterator[Prompt]:
     """`3 5 7 -> 22:` asks for an expression over the numbers (each at most once) that
-    equals the target; the target is built from a random expression over all of them."""
+    equals the target; the target is built from a random expression over all of them.
+    meta['difficulty'] = how many numbers are given (see `cfg.difficulty`)."""
+    num_numbers, max_number = cfg.effective()
     while True:
-        nums = [rng.randint(1, cfg.max_number) for _ in range(cfg.num_numbers)]
+        nums = [rng.randint(1, max_number) for _ in range(num_numbers)]
         order = nums[:]
         rng.shuffle(order)
         expr = str(order[0])
@@ -48,12 +55,13 @@ def countdown_instances(cfg: CountdownConfig, rng: random.Random) -> Iterator[Pr
         key = " ".join(map(str, sorted(nums))) + f"->{target}"
         text = " ".join(map(str, nums)) + f" -> {target}:"
         yield Prompt(id=key, text=text, answer={"target": target, "numbers": nums},
-                     meta={"task": "countdown", "difficulty": cfg.num_numbers})
+                     meta={"task": "countdown", "difficulty": num_numbers})
 
 
 GENERATORS: dict[str, Callable[..., Iterator[Prompt]]] = {
     "arithmetic": arithmetic_instances,
     "countdown": countdown_instances,
+    "sat": sat_instances,
 }
 
 

@@ -6,7 +6,7 @@ import math
 import re
 from collections.abc import Sequence
 
-from focusrl.rewards.extract import Method, extract_answer, parse_number
+from focusrl.rewards.extract import Method, extract_answer, extract_choice, parse_number
 from focusrl.types import Sample
 
 
@@ -63,7 +63,34 @@ class FormatReward:
         self.require_eos = require_eos
 
     def score(self, samples: Sequence[Sample]) -> list[float]:
-        return [
-            float(bool(self.pattern.search(s.response_text)) and (s.finished or not self.require_eos))
-            for s in samples
-        ]
+        return [float(bool(self.pattern.search(s.response_text))
+                      and (s.finished or not self.require_eos)) for s in samples]
+
+
+class MultipleChoiceReward:
+    """1.0 when the chosen option letter equals the gold one.
+
+    The gold answer is a letter ("B") or a 0-based option index (1 -> "B").
+    """
+
+    def __init__(self, letters: str = "ABCD"):
+        if not letters.isalpha() or not letters.isupper() or len(set(letters)) != len(letters):
+            raise ValueError(f"multiple_choice: letters must be distinct upper-case letters, "
+                             f"got {letters!r} (e.g. 'ABCD' or 'ABCDE').")
+        self.letters = letters
+
+    def gold_letter(self, answer: object) -> str:
+        if isinstance(answer, int) and not isinstance(answer, bool):
+            if not 0 <= answer < len(self.letters):
+                raise ValueError(f"multiple_choice: answer index {answer} is outside "
+                                 f"0..{len(self.letters) - 1} for letters {self.letters!r}.")
+            return self.letters[answer]
+        letter = str(answer).strip().strip("()").upper()
+        if letter not in self.letters or len(letter) != 1:
+            raise ValueError(f"multiple_choice: gold answer {answer!r} is not one of the "
+                             f"letters {self.letters!r} nor an option index.")
+        return letter
+
+    def score(self, samples: Sequence[Sample]) -> list[float]:
+        return [float(extract_choice(s.response_text, self.letters) == self.gold_letter(s.answer))
+                for s in samples]

@@ -24,6 +24,9 @@ class RewardPartConfig:
     """Gated combination: lower-priority parts count only if this part reaches this value."""
     args: dict[str, Any] = field(default_factory=dict)
     """Keyword arguments for the rewarder's constructor."""
+    timeout_s: float = 0.0
+    """Time limit of this part on one batch (0 = rewards.part_timeout_s); when it runs
+    out the whole batch gets the fallback for this part and each sample is counted."""
 
     @property
     def label(self) -> str:
@@ -40,11 +43,20 @@ class RewardConfig:
     """sum: weighted sum of parts; gated: G-RA gating by priority and threshold."""
     fallback_reward: float = 0.0
     """Reward given to a sample whose rewarder raised or timed out (counted and logged)."""
+    part_timeout_s: float = 600.0
+    """Default time limit of one part on one batch (0 = none)."""
 
     def validate(self) -> None:
         if not self.parts:
             raise ConfigError("rewards.parts is empty; give at least one part, e.g. "
                               "[{kind: numeric}].")
+        for p in self.parts:
+            if p.timeout_s < 0:
+                raise ConfigError(f"rewards.parts '{p.label}': timeout_s must be >= 0 "
+                                  f"(0 = use rewards.part_timeout_s), got {p.timeout_s}.")
+        if self.part_timeout_s < 0:
+            raise ConfigError(f"rewards.part_timeout_s must be >= 0 (0 = no limit), got "
+                              f"{self.part_timeout_s}.")
         labels = [p.label for p in self.parts]
         dup = {x for x in labels if labels.count(x) > 1}
         if dup:

@@ -78,3 +78,35 @@ def parse_number(text: str | None) -> float | None:
         return float(t)
     except (ValueError, ZeroDivisionError):
         return None
+
+
+def _choice_patterns(letters: str) -> list[re.Pattern[str]]:
+    c = f"[{re.escape(letters)}]"
+    return [
+        # "The answer is (B)", "Answer: B", "final answer is option C", "correct choice: D"
+        re.compile(rf"(?i:answer|choice|option)\s*(?:is|:|=)?\s*(?i:option|choice)?\s*"
+                   rf"[\(\[\*]*({c})[\)\]\*]*(?![\w])"),
+        re.compile(rf"\\boxed\{{\s*(?:\\text\{{)?\(?({c})\)?\}}?\s*\}}"),  # \boxed{B}
+        re.compile(rf"^\s*[\(\[\*]*({c})[\)\]\*]*\s*[\.:)]?\s*$"),  # just "B", "(B)", "B."
+        re.compile(rf"^\s*[\(\[\*]*({c})[\)\]\*.:]+\s"),  # "B) because ...", "(C) ..."
+        re.compile(rf"\(({c})\)"),  # the last "(C)" mentioned
+    ]
+
+
+def extract_choice(text: str, letters: str = "ABCD") -> str | None:
+    """The chosen option letter, or None.
+
+    Tries, in order (the last match of the first pattern that matches wins): an answer
+    phrasing ("the answer is (B)", "Answer: B", "correct option is C"), `\\boxed{B}`, a
+    response that is only a letter ("B", "(B)", "B."), a response that starts with one
+    ("B) because"), the last parenthesised letter. A bare capital in prose ("A good
+    start") is never taken as a choice.
+    """
+    if not letters or not letters.isupper():
+        raise ValueError(f"extract_choice: letters must be upper-case option letters, "
+                         f"got {letters!r}")
+    for pattern in _choice_patterns(letters):
+        found = pattern.findall(text)
+        if found:
+            return found[-1]
+    return None

@@ -1,0 +1,49 @@
+"""Build the configured prompt sampler."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from focusrl.configtools import ConfigError
+from focusrl.curriculum.base import PromptSampler, UniformSampler
+from focusrl.curriculum.config import CurriculumConfig
+from focusrl.curriculum.edco import EDCOSampler, EntropyEstimator, PrefixEntropyEstimator
+from focusrl.curriculum.knapsack import KnapsackSampler
+from focusrl.curriculum.ladder import LadderSampler
+from focusrl.rollout.base import RolloutEngine
+from focusrl.types import Prompt
+
+
+def build_sampler(
+    cfg: CurriculumConfig,
+    prompts: Sequence[Prompt],
+    samples_per_prompt: int,
+    seed: int,
+    engine: RolloutEngine | None = None,
+    estimator: EntropyEstimator | None = None,
+) -> PromptSampler:
+    """The sampler `cfg.kind` names. EDCO needs `engine` (its entropy estimates use the
+    current policy) unless an `estimator` is given directly."""
+    if cfg.kind == "uniform":
+        return UniformSampler(prompts, samples_per_prompt, seed)
+    if cfg.kind == "edco":
+        if estimator is None:
+            if engine is None:
+                raise ConfigError("curriculum.kind 'edco' needs the rollout engine to "
+                                  "estimate entropy; pass engine= to build_sampler.")
+            estimator = PrefixEntropyEstimator(
+                engine, cfg.edco_prefix_tokens, cfg.edco_samples_per_prompt,
+                cfg.edco_temperature, cfg.edco_quick_answer_suffix)
+        return EDCOSampler(prompts, samples_per_prompt, seed, estimator,
+                           cfg.edco_pool_prompts, cfg.edco_refresh_steps,
+                           cfg.edco_selection_ratio)
+    if cfg.kind == "knapsack":
+        return KnapsackSampler(prompts, samples_per_prompt, seed,
+                               cfg.knapsack_default_samples, cfg.knapsack_extreme_samples,
+                               cfg.knapsack_min_samples, cfg.knapsack_max_samples,
+                               cfg.knapsack_history_samples, cfg.success_reward)
+    if cfg.kind == "ladder":
+        return LadderSampler(prompts, samples_per_prompt, seed, cfg.ladder_window_groups,
+                             cfg.ladder_pass_k, cfg.ladder_promote_threshold,
+                             cfg.success_reward, cfg.ladder_start_rung)
+    raise ConfigError(f"curriculum.kind: unknown kind '{cfg.kind}'.")

@@ -1,0 +1,229 @@
+"""Batched sampling with a KV cache on any Hugging Face causal LM (CPU or GPU).
+
+Our own decoding loop instead of `model.generate`: it returns exactly what RL needs
+(token ids, the sampler's per-token log-probs, RLPT supports, per-token entropies),
+uses an explicit `torch.Generator` so runs are reproducible and resumable, and skips
+generate()'s per-step processor machinery, which dominates on small models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from focusrl.types import GenerationRequest, Sample, SamplingParams
+
+
+@dataclass
+class _Batch:
+    tokens: torch.Tensor  # (B, T) generated ids, pad after finish
+    logprobs: torch.Tensor  # (B, T)
+    lengths: torch.Tensor  # (B,) generated tokens incl. EOS
+    finished: torch.Tensor  # (B,) bool, stopped on EOS
+    support: torch.Tensor | None  # (B, T, K)
+    entropy: torch.Tensor | None  # (B, T)
+    mass: torch.Tensor | None  # (B, T) RLPT: probability mass of P_t (unrestricted)
+
+
+def filter_logits(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
+    """Standard top-k then nucleus filtering on (B, V) logits (-inf outside)."""
+    if top_k and top_k < logits.size(-1):
+        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p < 1.0:
+        sorted_logits, idx = torch.sort(logits, descending=True, dim=-1)
+        probs = torch.softmax(sorted_logits, dim=-1)
+        # drop a token when the mass before it already reaches top_p (keeps >= 1 token)
+        drop = (probs.cumsum(-1) - probs) >= top_p
+        sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
+        logits = torch.full_like(logits, float("-inf")).scatter(-1, idx, sorted_logits)
+    return logits
+
+
+def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
+    ids = set()
+    if tokenizer.eos_token_id is not None:
+        ids.add(int(tokenizer.eos_token_id))
+    gen_cfg = getattr(model, "generation_config", None)
+    eos = getattr(gen_cfg, "eos_token_id", None)
+    if isinstance(eos, int):
+        ids.add(eos)
+    elif isinstance(eos, (list, tuple)):
+        ids.update(int(e) for e in eos)
+    return sorted(ids)
+
+
+class HFEngine:
+    """RolloutEngine over a transformers causal LM, sharing the trainer's model object."""
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        device: torch.device | str = "cpu",
+        seed: int = 0,
+        batch_samples: int = 512,
+        ref_model: Any = None,
+    ):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.device = torch.device(device)
+        self.batch_samples = batch_samples
+        self.ref_model = ref_model
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
+        self.eos_ids = torch.tensor(_eos_ids(model, tokenizer), device=self.device)
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+    # -- boundary -------------------------------------------------------------------
+    def load_weights(self, state: Mapping[str, torch.Tensor]) -> None:
+        self.model.load_state_dict(dict(state), strict=True)
+
+    def generate(
+        self, requests: Sequence[GenerationRequest], params: SamplingParams
+    ) -> list[Sample]:
+        flat: list[tuple[GenerationRequest, list[int]]] = []
+        for req in requests:
+            ids = self.tokenizer(req.prompt.text, add_special_tokens=False).input_ids
+            if not ids:  # an empty prompt still needs a first position
+                ids = [self.tokenizer.bos_token_id or self.pad_id]
+            flat.extend((req, ids) for _ in range(req.num_samples))
+        samples: list[Sample] = []
+        for start in range(0, len(flat), self.batch_samples):
+            chunk = flat[start : start + self.batch_samples]
+            out = self._generate_batch([ids for _, ids in chunk], params)
+            samples.extend(self._to_samples(chunk, out))
+        return samples
+
+    # -- internals ------------------------------------------------------------------
+    def _to_samples(self, chunk: list[tuple[GenerationRequest, list[int]]], out: _Batch) -> list[Sample]:
+        result = []
+        tokens = out.tokens.tolist()
+        logprobs = out.logprobs.tolist()
+        for i, (req, prompt_ids) in enumerate(chunk):
+            n = int(out.lengths[i])
+            resp = tokens[i][:n]
+            sample = Sample(
+                prompt_id=req.prompt.id,
+                group_id=req.group_id,
+                prompt_ids=prompt_ids,
+                response_ids=resp,
+                logprobs=logprobs[i][:n],
+                response_text=self.tokenizer.decode(resp, skip_special_tokens=True),
+                prompt_text=req.prompt.text,
+                answer=req.prompt.answer,
+                meta=req.prompt.meta,
+                finished=bool(out.finished[i]),
+            )
+            if out.support is not None:
+                sample.support = out.support[i, :n].to(torch.int32).cpu()
+                valid = (sample.support >= 0).sum(-1).float()
+                mass = out.mass[i, :n] if out.mass is not None else None
+                sample.stats["rlpt_support_size"] = float(valid.mean()) if n else 0.0
+                if mass is not None and n:
+                    sample.stats["rlpt_mass"] = float(mass.mean())
+                    sample.stats["rlpt_leave_prob"] = float(1 - mass.mean())
+            if out.entropy is not None:
+                sample.token_entropy = out.entropy[i, :n].tolist()
+            result.append(sample)
+        return result
+
+    def _prefill(self, model: Any, ids: torch.Tensor, mask: torch.Tensor):
+        position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+        out = model(input_ids=ids, attention_mask=mask, position_ids=position_ids, use_cache=True)
+        return out.logits[:, -1, :].float(), out.past_key_values, position_ids[:, -1]
+
+    @torch.no_grad()
+    def _generate_batch(self, prompts: list[list[int]], params: SamplingParams) -> _Batch:
+        dev = self.device
+        bsz = len(prompts)
+        width = max(len(p) for p in prompts)
+        ids = torch.full((bsz, width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((bsz, width), dtype=torch.long)
+        for i, p in enumerate(prompts):  # left padding: every prompt ends at column width-1
+            ids[i, width - len(p) :] = torch.tensor(p)
+            mask[i, width - len(p) :] = 1
+        ids, mask = ids.to(dev), mask.to(dev)
+
+        was_training = self.model.training
+        self.model.eval()
+        use_ref = params.promising_k > 0 and params.promising_source == "reference"
+        if use_ref and self.ref_model is None:
+            raise ValueError("RLPT source 'reference' needs a reference model; the trainer "
+                             "builds one when algorithm.rlpt.source=reference.")
+        try:
+            logits, cache, pos = self._prefill(self.model, ids, mask)
+            ref_logits = ref_cache = None
+            if use_ref:
+                ref_logits, ref_cache, _ = self._prefill(self.ref_model, ids, mask)
+            steps = params.max_new_tokens
+            out_tokens = torch.full((bsz, steps), self.pad_id, dtype=torch.long, device=dev)
+            out_logp = torch.zeros((bsz, steps), device=dev)
+            out_ent = torch.zeros((bsz, steps), device=dev) if params.return_entropy else None
+            k = params.promising_k
+            out_sup = torch.full((bsz, steps, k), -1, dtype=torch.long, device=dev) if k else None
+            out_mass = torch.zeros((bsz, steps), device=dev) if k else None
+            done = torch.zeros(bsz, dtype=torch.bool, device=dev)
+            lengths = torch.zeros(bsz, dtype=torch.long, device=dev)
+            hit_eos = torch.zeros(bsz, dtype=torch.bool, device=dev)
+            for t in range(steps):
+                if out_ent is not None:
+                    lp = torch.log_softmax(logits, -1)
+                    out_ent[:, t] = -(lp.exp() * lp).sum(-1)
+                token, logp = self._sample(logits, ref_logits, params, out_sup, out_mass, t)
+                token = torch.where(done, torch.full_like(token, self.pad_id), token)
+                out_tokens[:, t] = token
+                out_logp[:, t] = torch.where(done, torch.zeros_like(logp), logp)
+                lengths += (~done).long()
+                is_eos = torch.isin(token, self.eos_ids) & ~done
+                hit_eos |= is_eos
+                done |= is_eos
+                if bool(done.all()) or t == steps - 1:
+                    break
+                mask = torch.cat([mask, torch.ones((bsz, 1), dtype=mask.dtype, device=dev)], 1)
+                pos = pos + 1
+                step_in = dict(input_ids=token[:, None], attention_mask=mask,
+                               position_ids=pos[:, None], use_cache=True)
+                out = self.model(past_key_values=cache, **step_in)
+                logits, cache = out.logits[:, -1, :].float(), out.past_key_values
+                if use_ref:
+                    rout = self.ref_model(past_key_values=ref_cache, **step_in)
+                    ref_logits, ref_cache = rout.logits[:, -1, :].float(), rout.past_key_values
+        finally:
+            if was_training:
+                self.model.train()
+        return _Batch(out_tokens, out_logp, lengths, hit_eos, out_sup,
+                      out_ent, out_mass)
+
+    def _sample(
+        self,
+        logits: torch.Tensor,
+        ref_logits: torch.Tensor | None,
+        params: SamplingParams,
+        out_sup: torch.Tensor | None,
+        out_mass: torch.Tensor | None,
+        t: int,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One decoding step: (B, V) logits -> sampled token (B,) and its log-prob (B,)."""
+        if params.greedy:
+            token = logits.argmax(-1)
+            return token, torch.log_softmax(logits, -1).gather(-1, token[:, None]).squeeze(-1)
+        scaled = logits / params.temperature
+        if params.promising_k > 0:
+            from focusrl.rollout.promising import promising_support
+
+            rank = scaled if ref_logits is None else ref_logits / params.temperature
+            _, support = promising_support(rank, params.promising_k, params.promising_top_p)
+            valid = support >= 0
+            keep = torch.zeros_like(scaled, dtype=torch.bool).scatter(-1, support.clamp(min=0), valid)
+            probs_full = torch.softmax(scaled, -1)
+            out_mass[:, t] = (probs_full * keep).sum(-1)
+            out_sup[:, t] = support
+            scaled = scaled.masked_fill(~keep, float("-inf"))
+        else:
+            scaled = filter_logits(scaled, params.top_k, params.top_p)
+        logp_all = torch.log_softmax(scaled, -1)
+        token = torch.multinomial(logp_all.exp(), 1, generator=self.generator).squeeze(-1)
+        return token, logp_all.gather(-1, token[:, None]).squeeze(-1)

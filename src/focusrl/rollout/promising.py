@@ -1,0 +1,109 @@
+"""RLPT's sampling-time restriction (arXiv 2602.03195): sample only inside the promising set.
+
+P_t = the top-k tokens of the (temperature-scaled) logits at position t; with top_p < 1,
+the smallest top-ranked set holding top_p of the probability mass, but at least k and
+at most max_k tokens. The support is stored compactly as (N, W) token ids, -1 padded
+(W = k, or max(k, max_k) with top_p < 1): never a vocabulary-sized mask.
+
+Pure functions of tensors, so the HF engine, a vLLM logits processor
+(`PromisingTokensProcessor`) and tests all apply the same restriction.
+"""
+
+from __future__ import annotations
+
+import torch
+
+NEG_INF = float("-inf")
+
+
+def support_width(k: int, top_p: float = 1.0, max_k: int = 0) -> int:
+    """Stored ids per position: k for plain top-K, max(k, max_k) when top_p < 1."""
+    return k if top_p >= 1.0 else max(k, max_k)
+
+
+def promising_support(
+    logits: torch.Tensor, k: int, top_p: float = 1.0, max_k: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Restrict next-token logits (N, V) to P_t.
+
+    Returns (restricted (N, V): the logits on P_t and -inf elsewhere, support (N, W) int64
+    token ids in descending logit order, -1 padded). Tokens whose logit is already -inf
+    never enter P_t. Sampling from softmax(restricted) samples from the policy
+    renormalised over P_t, which is exactly what the loss recomputes from the support.
+    """
+    width = min(support_width(k, top_p, max_k), logits.shape[-1])
+    vals, ids = torch.topk(logits, width, dim=-1)  # (N, W), descending
+    keep = torch.isfinite(vals)
+    if top_p < 1.0:
+        probs = torch.exp(vals.float() - torch.logsumexp(logits.float(), -1, keepdim=True))
+        mass_before = torch.cumsum(probs, -1) - probs  # mass of higher-ranked tokens
+        rank = torch.arange(width, device=logits.device)
+        keep = keep & ((mass_before < top_p) | (rank < k))
+    restricted = torch.full_like(logits, NEG_INF).scatter(
+        -1, ids, torch.where(keep, vals, torch.full_like(vals, NEG_INF)))
+    support = torch.where(keep, ids, torch.full_like(ids, -1))
+    return restricted, support
+
+
+def support_stats(
+    full_logits: torch.Tensor,
+    support: torch.Tensor,
+    generator: torch.Generator | None = None,
+) -> dict[str, float]:
+    """Per-step RLPT diagnostics over N positions: full_logits (N, V), support (N, W).
+
+    - support_size: mean |P_t|.
+    - support_mass: mean probability mass of P_t under the unrestricted softmax.
+    - escape_prob: the share of positions where an unrestricted sample would have left
+      P_t, as its expectation: each position leaves with probability 1 - mass_t, so the
+      expected share is mean(1 - mass_t) = 1 - support_mass. Exact and noise-free,
+      unlike counting one counterfactual draw per position.
+    - escape_sampled (only with a generator): that count, from one unrestricted draw per
+      position; its expectation is escape_prob (a check, and what a reader may expect).
+    - positions: N, to weight means across calls.
+    """
+    logp = torch.log_softmax(full_logits.float(), dim=-1)  # (N, V)
+    valid = support >= 0
+    picked = logp.gather(-1, support.clamp(min=0)).masked_fill(~valid, NEG_INF)
+    mass = picked.logsumexp(-1).exp()  # (N,)
+    out = {
+        "support_size": valid.sum(-1).float().mean().item(),
+        "support_mass": mass.mean().item(),
+        "escape_prob": (1 - mass).mean().item(),
+        "positions": float(support.shape[0]),
+    }
+    if generator is not None:
+        draw = torch.multinomial(logp.exp(), 1, generator=generator)  # (N, 1)
+        out["escape_sampled"] = (~(support == draw).any(-1)).float().mean().item()
+    return out
+
+
+class PromisingTokensProcessor:
+    """The same restriction as a vLLM logits processor: `(token_ids, logits) -> logits`.
+
+    vLLM is not imported. With vLLM's per-request processors (V0 `SamplingParams(
+    logits_processors=[PromisingTokensProcessor(k)])`) it is called with the tokens
+    generated so far and the (V,) logits of one sequence; a (N, V) batch also works,
+    for batch-level processor hooks. Processors run before vLLM's temperature scaling,
+    so pass the sampling temperature: top-K does not depend on it, but top_p mass does.
+    The support of each call is appended to `supports` (one (W,) or (N, W) tensor per
+    step) so the engine can return it with the sample; use one instance per request.
+    Check that the vLLM version reports log-probs after processors; the trainer
+    recomputes old log-probs on the support anyway.
+    """
+
+    def __init__(self, k: int, top_p: float = 1.0, max_k: int = 0, temperature: float = 1.0,
+                 record: bool = True) -> None:
+        self.k, self.top_p, self.max_k, self.temperature = k, top_p, max_k, temperature
+        self.record = record
+        self.supports: list[torch.Tensor] = []
+
+    def __call__(self, token_ids: object, logits: torch.Tensor) -> torch.Tensor:
+        flat = logits.unsqueeze(0) if logits.dim() == 1 else logits  # (N, V)
+        restricted, support = promising_support(
+            flat / self.temperature, self.k, self.top_p, self.max_k)
+        if self.record:
+            self.supports.append(support[0] if logits.dim() == 1 else support)
+        # Restrict the *unscaled* logits: the engine applies the temperature afterwards.
+        out = flat.masked_fill(restricted == NEG_INF, NEG_INF)
+        return out[0] if logits.dim() == 1 else out

@@ -1,0 +1,96 @@
+"""Samples -> padded training tensors.
+
+Layout of one row: [pad ... pad | prompt | response | pad ... pad]. Prompts are
+left-padded to a common width P and responses right-padded to T, so the logits that
+predict response token j sit at column P - 1 + j for every row: one slice, no gather.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from focusrl.types import Sample
+
+
+@dataclass
+class TrainBatch:
+    input_ids: torch.Tensor  # (B, P + T)
+    attention_mask: torch.Tensor  # (B, P + T)
+    position_ids: torch.Tensor  # (B, P + T)
+    prompt_width: int  # P
+    tokens: torch.Tensor  # (B, T) response ids (pad after the end)
+    mask: torch.Tensor  # (B, T) float, 1 on response tokens that enter the loss
+    sampler_logp: torch.Tensor  # (B, T) log-probs reported by the engine
+    advantages: torch.Tensor  # (B,)
+    support: torch.Tensor | None  # (B, T, K) RLPT promising sets, -1 padded
+
+    def __len__(self) -> int:
+        return self.input_ids.size(0)
+
+    def slice(self, start: int, end: int) -> TrainBatch:
+        sup = self.support[start:end] if self.support is not None else None
+        return TrainBatch(
+            self.input_ids[start:end], self.attention_mask[start:end],
+            self.position_ids[start:end], self.prompt_width, self.tokens[start:end],
+            self.mask[start:end], self.sampler_logp[start:end], self.advantages[start:end], sup,
+        )
+
+    @property
+    def num_tokens(self) -> float:
+        return float(self.mask.sum())
+
+
+def build_batch(samples: Sequence[Sample], pad_id: int, device: torch.device) -> TrainBatch:
+    """Pad samples into a TrainBatch. Filtered samples get an all-zero loss mask."""
+    bsz = len(samples)
+    width = max(len(s.prompt_ids) for s in samples)
+    resp_len = max(max(len(s.response_ids) for s in samples), 1)
+    total = width + resp_len
+    ids = torch.full((bsz, total), pad_id, dtype=torch.long)
+    attn = torch.zeros((bsz, total), dtype=torch.long)
+    tokens = torch.full((bsz, resp_len), pad_id, dtype=torch.long)
+    mask = torch.zeros((bsz, resp_len))
+    logp = torch.zeros((bsz, resp_len))
+    has_support = any(s.support is not None for s in samples)
+    support = None
+    if has_support:
+        k = max(s.support.shape[-1] for s in samples if s.support is not None)
+        support = torch.full((bsz, resp_len, k), -1, dtype=torch.long)
+        # padded positions get the pad token as their only support entry, so their
+        # restricted log-prob is finite (0) and masked out, never -inf
+        support[:, :, 0] = pad_id
+    for i, s in enumerate(samples):
+        p, n = len(s.prompt_ids), len(s.response_ids)
+        ids[i, width - p : width] = torch.tensor(s.prompt_ids)
+        ids[i, width : width + n] = torch.tensor(s.response_ids, dtype=torch.long)
+        attn[i, width - p : width + n] = 1
+        tokens[i, :n] = torch.tensor(s.response_ids, dtype=torch.long)
+        logp[i, :n] = torch.tensor(s.logprobs)
+        if not s.filtered:
+            mask[i, :n] = 1.0
+        if support is not None and s.support is not None:
+            support[i, :n, : s.support.shape[-1]] = s.support.long()
+    position_ids = (attn.cumsum(-1) - 1).clamp(min=0)
+    adv = torch.tensor([s.advantage for s in samples], dtype=torch.float32)
+    return TrainBatch(
+        ids.to(device), attn.to(device), position_ids.to(device), width, tokens.to(device),
+        mask.to(device), logp.to(device), adv.to(device),
+        support.to(device) if support is not None else None,
+    )
+
+
+def response_logits(model, batch: TrainBatch, temperature: float = 1.0) -> torch.Tensor:
+    """Forward the batch; return the logits that predict each response token (B, T, V)."""
+    resp_len = batch.tokens.size(1)
+    out = model(
+        input_ids=batch.input_ids,
+        attention_mask=batch.attention_mask,
+        position_ids=batch.position_ids,
+        use_cache=False,
+        logits_to_keep=resp_len + 1,
+    )
+    logits = out.logits[:, :-1, :].float()  # (B, T, V): columns P-1 .. P+T-2
+    return logits / temperature if temperature != 1.0 else logits

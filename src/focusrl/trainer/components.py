@@ -1,0 +1,89 @@
+"""Build the parts of a run from its config: model, tokenizer, engine, data, rewards, sampler."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from focusrl.config import Config
+from focusrl.curriculum.base import PromptSampler, UniformSampler
+from focusrl.data.formatting import FormatStats, prepare_prompts
+from focusrl.data.sources import TaskData, load_task_data
+from focusrl.models import build_char_tokenizer, build_tiny_model, load_model_and_tokenizer
+from focusrl.models.loading import resolve_device
+from focusrl.rewards.base import RewardPipeline
+from focusrl.rewards.registry import build_rewards
+from focusrl.rollout.hf_engine import HFEngine
+
+log = logging.getLogger(__name__)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def build_model(cfg: Config, path: str | None = None) -> tuple[Any, Any]:
+    """The policy and tokenizer: `path` (e.g. a checkpoint) overrides cfg.model.path."""
+    path = path or cfg.model.path
+    if path == "tiny":
+        tok = build_char_tokenizer()
+        t = cfg.model.tiny
+        model = build_tiny_model(tok, t.hidden_size, t.num_layers, t.num_heads,
+                                 t.intermediate_size, t.max_positions, seed=cfg.seed)
+        return model, tok
+    return load_model_and_tokenizer(path, cfg.model.dtype, cfg.model.trust_remote_code)
+
+
+@dataclass
+class Components:
+    cfg: Config
+    model: Any
+    tokenizer: Any
+    device: torch.device
+    ref_model: Any
+    engine: HFEngine
+    data: TaskData
+    rewards: RewardPipeline
+    sampler: PromptSampler
+    format_stats: FormatStats
+
+
+def needs_reference(cfg: Config) -> bool:
+    rlpt = cfg.algorithm.rlpt
+    return cfg.algorithm.kl_coef > 0 or (rlpt.enabled and rlpt.source == "reference")
+
+
+def build_components(cfg: Config, model_path: str | None = None) -> Components:
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    device = resolve_device(cfg.model.device)
+    model, tokenizer = build_model(cfg, model_path)
+    model.to(device)
+    ref_model = None
+    if needs_reference(cfg):
+        ref_model = copy.deepcopy(model).eval()
+        for p in ref_model.parameters():
+            p.requires_grad_(False)
+    stats = FormatStats()
+    raw = load_task_data(cfg.data)
+    data = TaskData(prepare_prompts(raw.train, cfg.data, tokenizer, stats),
+                    prepare_prompts(raw.eval, cfg.data, tokenizer, stats))
+    if not data.train:
+        raise ValueError(f"all {len(raw.train)} training prompts were over "
+                         f"data.max_prompt_tokens={cfg.data.max_prompt_tokens}; raise it.")
+    engine = HFEngine(model, tokenizer, device, seed=cfg.seed,
+                      batch_samples=cfg.rollout.batch_samples, ref_model=ref_model)
+    rewards = build_rewards(cfg.rewards, {"policy": model, "tokenizer": tokenizer,
+                                          "device": device})
+    sampler = UniformSampler(data.train, cfg.rollout.samples_per_prompt, cfg.seed)
+    return Components(cfg, model, tokenizer, device, ref_model, engine, data, rewards,
+                      sampler, stats)

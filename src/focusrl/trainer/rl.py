@@ -1,0 +1,209 @@
+"""The RL loop: rollout -> reward -> advantage -> update -> log / eval / checkpoint.
+
+`train(cfg)` is the whole loop in one function; each stage is a named call below it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from focusrl.algorithms.advantages import ADVANTAGES
+from focusrl.config import Config
+from focusrl.configtools import to_dict
+from focusrl.trainer.batching import build_batch
+from focusrl.trainer.checkpoint import (
+    latest_checkpoint,
+    load_optimizer,
+    load_policy_weights,
+    load_trainer_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from focusrl.trainer.components import Components, build_components
+from focusrl.trainer.evaluate import evaluate_policy, is_correct
+from focusrl.trainer.logging import MetricsWriter, Progress
+from focusrl.trainer.optim import build_optimizer
+from focusrl.trainer.update import policy_update
+from focusrl.types import GenerationRequest, Sample, SamplingParams
+
+log = logging.getLogger(__name__)
+
+
+def train(
+    cfg: Config, resume: bool = False, components: Components | None = None
+) -> dict[str, Any]:
+    """Run RL for cfg.train.steps steps; returns the last step's metrics (incl. eval).
+
+    `components` lets a caller hand over an already built (e.g. SFT-warmed) model.
+    With `resume`, the policy, optimizer, scheduler, sampler and RNG states come from
+    the newest checkpoint in cfg.run_dir; the reference model stays the initial policy.
+    """
+    run_dir = Path(cfg.run_dir)
+    ckpt = latest_checkpoint(run_dir) if resume else None
+    if resume and ckpt is None:
+        log.warning("--resume: no checkpoint in %s; starting from scratch", run_dir)
+    c = components or build_components(cfg)
+    opt, sched = build_optimizer(
+        c.model, cfg.optim.lr, cfg.optim.weight_decay, (cfg.optim.beta1, cfg.optim.beta2),
+        cfg.optim.eps, cfg.optim.warmup_steps, cfg.train.steps * cfg.train.passes_per_batch,
+        cfg.optim.schedule, cfg.optim.min_lr_ratio)
+    start, total_tokens = 0, 0
+    if ckpt is not None:
+        start, total_tokens = _restore(ckpt, c, opt, sched)
+    else:
+        _write_run_dir(run_dir, cfg)
+    writer = MetricsWriter(run_dir / "metrics.jsonl", resume_step=start if ckpt else None)
+    progress = Progress(cfg.train.steps, start, "rl", cfg.train.progress)
+    record: dict[str, Any] = {}
+    for step in range(start + 1, cfg.train.steps + 1):
+        t0 = time.perf_counter()
+        samples, record = rollout(c, step)
+        t1 = time.perf_counter()
+        assign_advantages(samples, cfg)
+        batch = build_batch(samples, c.tokenizer.pad_token_id, c.device)
+        update = policy_update(
+            c.model, opt, sched, batch, cfg.algorithm,
+            passes=cfg.train.passes_per_batch, micro_batch_samples=cfg.train.micro_batch_samples,
+            grad_clip=cfg.optim.grad_clip, temperature=cfg.rollout.temperature,
+            max_length=cfg.algorithm.max_length_normalizer or cfg.rollout.max_response_tokens,
+            ref_model=c.ref_model)
+        t2 = time.perf_counter()
+        total_tokens += sum(s.num_response_tokens for s in samples)
+        record.update(step=step, **sample_metrics(samples, c), **update.metrics,
+                      lr=sched.get_last_lr()[0], total_tokens=total_tokens,
+                      time_rollout=t1 - t0 - record["time_reward"],
+                      time_update=t2 - t1)
+        if update.skipped_steps:
+            log.warning("step %d: non-finite loss or gradient; %d optimizer step(s) skipped",
+                        step, update.skipped_steps)
+        if _due(step, cfg.train.eval_every, cfg.train.steps):
+            record.update(run_eval(c, step))
+        record["time_step"] = time.perf_counter() - t0
+        writer.write(record)
+        progress.update(reward=record["reward_mean"], acc=record["accuracy"],
+                        **({"eval": record["eval/accuracy"]} if "eval/accuracy" in record else {}))
+        if _due(step, cfg.train.checkpoint_every, cfg.train.steps):
+            save_checkpoint(run_dir, step, c.model, c.tokenizer, opt,
+                            _trainer_state(c, sched, total_tokens), cfg.train.keep_checkpoints)
+    progress.close()
+    return record
+
+
+def rollout(c: Components, step: int) -> tuple[list[Sample], dict[str, float]]:
+    """Generate and score one step's groups (with DAPO dynamic-sampling refills)."""
+    cfg = c.cfg
+    params = sampling_params(cfg)
+    kept: list[Sample] = []
+    need, rounds, generated, reward_time, failures = cfg.rollout.prompts_per_step, 0, 0, 0.0, 0
+    while need > 0:
+        picks = c.sampler.next_prompts(need)
+        reqs = [GenerationRequest(p, n, step * 100_000 + rounds * 10_000 + i)
+                for i, (p, n) in enumerate(picks)]
+        samples = c.engine.generate(reqs, params)
+        generated += len(samples)
+        t = time.perf_counter()
+        failures += len(c.rewards.score(samples).failures)
+        reward_time += time.perf_counter() - t
+        c.sampler.observe(samples)
+        if not cfg.rollout.drop_equal_reward_groups or rounds >= cfg.rollout.max_refill_rounds:
+            kept.extend(samples)
+            break
+        informative = _informative_groups(samples)
+        kept.extend(s for s in samples if s.group_id in informative)
+        need -= len(informative)
+        rounds += 1
+    return kept, {"time_reward": reward_time, "reward_failures": failures,
+                  "samples_generated": generated, "refill_rounds": rounds}
+
+
+def sampling_params(cfg: Config) -> SamplingParams:
+    r, rlpt = cfg.rollout, cfg.algorithm.rlpt
+    return SamplingParams(
+        max_new_tokens=r.max_response_tokens, temperature=r.temperature, top_p=r.top_p,
+        top_k=r.top_k, promising_k=rlpt.k if rlpt.enabled else 0,
+        promising_top_p=rlpt.top_p, promising_source=rlpt.source)
+
+
+def assign_advantages(samples: Sequence[Sample], cfg: Config) -> None:
+    rewards = torch.tensor([s.reward for s in samples], dtype=torch.float32)
+    groups = torch.tensor([s.group_id for s in samples])
+    adv = ADVANTAGES[cfg.algorithm.advantage](rewards, groups, cfg.algorithm)
+    for s, a in zip(samples, adv.tolist()):
+        s.advantage = a
+
+
+def sample_metrics(samples: Sequence[Sample], c: Components) -> dict[str, float]:
+    n = len(samples)
+    rewards = torch.tensor([s.reward for s in samples])
+    out = {
+        "reward_mean": float(rewards.mean()),
+        "reward_std": float(rewards.std()) if n > 1 else 0.0,
+        "accuracy": sum(is_correct(s, c.rewards) for s in samples) / n,
+        "response_length": sum(s.num_response_tokens for s in samples) / n,
+        "truncated_frac": sum(s.truncated for s in samples) / n,
+        "tokens": float(sum(s.num_response_tokens for s in samples)),
+        "num_samples": float(n),
+        "groups_nonzero_adv": _nonzero_group_frac(samples),
+        "skipped_long_prompts": float(c.format_stats.skipped_long),
+    }
+    for name in samples[0].reward_parts:
+        out[f"reward/{name}"] = sum(s.reward_parts[name] for s in samples) / n
+    for key in ("rlpt_support_size", "rlpt_mass", "rlpt_leave_prob"):
+        vals = [s.stats[key] for s in samples if key in s.stats]
+        if vals:
+            out[key] = sum(vals) / len(vals)
+    return out
+
+
+def run_eval(c: Components, step: int) -> dict[str, float]:
+    cfg = c.cfg
+    return evaluate_policy(c.engine, c.data.eval, c.rewards, cfg.rollout.max_response_tokens,
+                           cfg.train.eval_samples_per_prompt, cfg.train.eval_temperature,
+                           seed=cfg.seed * 7919 + step)
+
+
+def _informative_groups(samples: Sequence[Sample]) -> set[int]:
+    by_group: dict[int, set[float]] = {}
+    for s in samples:
+        by_group.setdefault(s.group_id, set()).add(s.reward)
+    return {g for g, vals in by_group.items() if len(vals) > 1}
+
+
+def _nonzero_group_frac(samples: Sequence[Sample]) -> float:
+    groups: dict[int, bool] = {}
+    for s in samples:
+        groups[s.group_id] = groups.get(s.group_id, False) or abs(s.advantage) > 1e-8
+    return sum(groups.values()) / max(len(groups), 1)
+
+
+def _due(step: int, every: int, last: int) -> bool:
+    return step == last or (every > 0 and step % every == 0)
+
+
+def _trainer_state(c: Components, sched: Any, total_tokens: int) -> dict[str, Any]:
+    return {"sampler": c.sampler.state_dict(), "scheduler": sched.state_dict(),
+            "engine_rng": c.engine.generator.get_state(), "total_tokens": total_tokens}
+
+
+def _restore(ckpt: Path, c: Components, opt: Any, sched: Any) -> tuple[int, int]:
+    state = load_trainer_state(ckpt)
+    load_policy_weights(c.model, ckpt / "model")
+    load_optimizer(ckpt, opt)
+    sched.load_state_dict(state["scheduler"])
+    c.sampler.load_state_dict(state["sampler"])
+    c.engine.generator.set_state(state["engine_rng"])
+    set_rng_state(state["rng"])
+    log.info("resumed from %s (step %d)", ckpt, state["step"])
+    return int(state["step"]), int(state.get("total_tokens", 0))
+
+
+def _write_run_dir(run_dir: Path, cfg: Config) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))

@@ -1,0 +1,133 @@
+"""One policy update: several optimiser passes over a rollout batch, in micro-batches.
+
+Each pass accumulates gradients over all micro-batches and takes one optimizer step,
+so during pass 0 the policy is still the one that generated the batch: the "old"
+log-probs are exactly pass 0's log-probs, detached, with no extra forward pass.
+A non-finite loss or gradient norm skips the step (reported, never applied).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from focusrl.algorithms.config import AlgorithmConfig
+from focusrl.algorithms.logprobs import (
+    entropy_from_logits,
+    restricted_token_logprobs,
+    token_logprobs,
+)
+from focusrl.algorithms.losses import LOSSES, LossInput
+from focusrl.trainer.batching import TrainBatch, response_logits
+
+
+@dataclass
+class UpdateResult:
+    metrics: dict[str, float] = field(default_factory=dict)
+    skipped_steps: int = 0
+
+
+def policy_logprobs(
+    logits: torch.Tensor, batch: TrainBatch, need_entropy_grad: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(logp (B, T), entropy (B, T)): restricted to the RLPT support when there is one."""
+    if batch.support is not None:
+        return restricted_token_logprobs(logits, batch.support, batch.tokens)
+    logp = token_logprobs(logits, batch.tokens)
+    if need_entropy_grad:
+        return logp, entropy_from_logits(logits)
+    with torch.no_grad():
+        return logp, entropy_from_logits(logits)
+
+
+def policy_update(
+    model: Any,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    batch: TrainBatch,
+    algo: AlgorithmConfig,
+    *,
+    passes: int,
+    micro_batch_samples: int,
+    grad_clip: float,
+    temperature: float,
+    max_length: int,
+    ref_model: Any = None,
+) -> UpdateResult:
+    loss_fn = LOSSES[algo.loss]
+    result = UpdateResult()
+    num_tokens = batch.num_tokens
+    num_seqs = float((batch.mask.sum(-1) > 0).sum())
+    if num_tokens == 0:
+        result.metrics["empty_batch"] = 1.0
+        return result
+    chunks = [(s, min(s + micro_batch_samples, len(batch)))
+              for s in range(0, len(batch), micro_batch_samples)]
+    old_logps: list[torch.Tensor] = []
+    ref_logps: list[torch.Tensor | None] = []
+    sums: dict[str, float] = {}
+    model.train()
+    for pass_idx in range(passes):
+        optimizer.zero_grad(set_to_none=True)
+        loss_total = 0.0
+        finite = True
+        for c, (start, end) in enumerate(chunks):
+            mb = batch.slice(start, end)
+            logits = response_logits(model, mb, temperature)
+            logp, entropy = policy_logprobs(logits, mb, algo.entropy_coef != 0)
+            logp = torch.where(mb.mask > 0, logp, torch.zeros_like(logp))
+            if pass_idx == 0:
+                old_logps.append(logp.detach())
+                ref_logps.append(_ref_logp(ref_model, mb, temperature) if ref_model else None)
+                with torch.no_grad():
+                    m = mb.mask
+                    sums["entropy"] = sums.get("entropy", 0.0) + float((entropy * m).sum())
+                    sums["logp_mismatch"] = sums.get("logp_mismatch", 0.0) + float(
+                        ((logp - mb.sampler_logp).abs() * m).sum())
+            inp = LossInput(
+                logp=logp, old_logp=old_logps[c], advantages=mb.advantages, mask=mb.mask,
+                num_tokens=num_tokens, num_sequences=num_seqs, max_length=max_length,
+                ref_logp=ref_logps[c], entropy=entropy,
+            )
+            out = loss_fn(inp, algo)
+            if not torch.isfinite(out.loss):
+                finite = False
+                break
+            out.loss.backward()
+            loss_total += float(out.loss)
+            if pass_idx == 0:
+                for key, val in out.metrics.items():
+                    sums[key] = sums.get(key, 0.0) + float(val)
+        grad_norm = _clip(model, grad_clip)
+        if not finite or not math.isfinite(grad_norm):
+            optimizer.zero_grad(set_to_none=True)
+            result.skipped_steps += 1
+            continue
+        optimizer.step()
+        scheduler.step()
+        result.metrics["loss"] = loss_total
+        result.metrics["grad_norm"] = grad_norm
+    optimizer.zero_grad(set_to_none=True)
+    for key, val in sums.items():
+        result.metrics[key] = val / num_tokens
+    result.metrics["skipped_updates"] = float(result.skipped_steps)
+    return result
+
+
+@torch.no_grad()
+def _ref_logp(ref_model: Any, mb: TrainBatch, temperature: float) -> torch.Tensor:
+    logits = response_logits(ref_model, mb, temperature)
+    logp, _ = policy_logprobs(logits, mb, False)
+    return torch.where(mb.mask > 0, logp, torch.zeros_like(logp))
+
+
+def _clip(model: Any, max_norm: float) -> float:
+    params = [p for p in model.parameters() if p.grad is not None]
+    if not params:
+        return 0.0
+    if max_norm > 0:
+        return float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+    return float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])))

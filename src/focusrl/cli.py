@@ -71,13 +71,36 @@ def cmd_sft(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from focusrl.trainer.components import build_components
-    from focusrl.trainer.rl import run_eval
+    from focusrl.trainer.evaluate import evaluate_on
 
     cfg = _load(args)
-    c = build_components(cfg, model_path=args.model)
-    result = run_eval(c, 0)
-    print(json.dumps(result, indent=2))
+    model = args.model
+    if model and (Path(model) / "checkpoints").is_dir():  # a run directory: its newest checkpoint
+        from focusrl.trainer.checkpoint import latest_checkpoint
+
+        ckpt = latest_checkpoint(model)
+        if ckpt is None:
+            raise ValueError(f"run directory '{model}' has no checkpoint yet.")
+        model = str(ckpt / "model")
+    c = build_components(cfg, model_path=model)
+    prompts = c.data.eval if args.split == "eval" else c.data.train
+    if args.limit:
+        prompts = prompts[: args.limit]
+    ks = [int(k) for k in args.k.split(",")]
+    result = evaluate_on(c.engine, prompts, c.rewards, n_samples=args.samples, ks=ks,
+                         temperature=args.temperature,
+                         max_new_tokens=args.max_new_tokens or cfg.rollout.max_response_tokens,
+                         seed=cfg.seed)
+    if args.json:
+        Path(args.json).write_text(result.to_json())
+    if args.format == "json":
+        print(json.dumps({"metrics": result.metrics, "breakdowns": result.breakdowns,
+                          "settings": result.settings}, indent=2))
+    else:
+        print(result.format_table())
     return 0
 
 
@@ -107,9 +130,22 @@ def build_parser() -> argparse.ArgumentParser:
                     help="continue from the newest checkpoint in run_dir")
     tr.set_defaults(fn=cmd_train)
     with_config("sft", "Supervised warm start on (prompt, answer) pairs.").set_defaults(fn=cmd_sft)
-    ev = with_config("eval", "Held-out greedy accuracy and pass@k of a model.")
-    ev.add_argument("--model", help="model directory (e.g. a run's checkpoints/step_N/model); "
-                    "default: model.path from the config")
+    ev = with_config("eval", "pass@k, avg@k and maj@k of a model on a dataset or generated "
+                     "task, with breakdowns by subject, level or difficulty.")
+    ev.add_argument("--model", help="an HF model directory or hub id, a checkpoint's model "
+                    "directory, or a run directory (its newest checkpoint); default: model.path")
+    ev.add_argument("--samples", type=int, default=1, help="samples per prompt (default 1)")
+    ev.add_argument("--k", default="1", help="comma-separated k values, each <= --samples")
+    ev.add_argument("--temperature", type=float, default=0.0,
+                    help="sampling temperature; 0 = greedy (default)")
+    ev.add_argument("--max-new-tokens", type=int, default=0,
+                    help="response token limit (default: rollout.max_response_tokens)")
+    ev.add_argument("--split", choices=["eval", "train"], default="eval",
+                    help="held-out prompts (default) or training prompts")
+    ev.add_argument("--limit", type=int, default=0, help="evaluate only the first N prompts")
+    ev.add_argument("--json", help="also write the full result (per prompt) to this file")
+    ev.add_argument("--format", choices=["table", "json"], default="table",
+                    help="what to print: a readable table (default) or JSON")
     ev.set_defaults(fn=cmd_eval)
     qs = sub.add_parser("quickstart", help="a complete small experiment on the CPU: tiny model, "
                         "SFT warm start, GRPO, held-out accuracy before and after",

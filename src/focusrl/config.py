@@ -71,11 +71,8 @@ class RolloutConfig:
     """Top-k sampling; 0 disables it."""
     batch_samples: int = 512
     """Most sequences generated in one batched call."""
-    drop_equal_reward_groups: bool = False
-    """DAPO dynamic sampling: drop groups whose rewards are all equal (zero advantage) and
-    sample more prompts until prompts_per_step groups remain or the retries run out."""
-    max_refill_rounds: int = 3
-    """Dynamic sampling: most extra generation rounds per step."""
+    ignore_eos: bool = False
+    """Generate exactly max_response_tokens per sample (for benchmarks)."""
 
     def validate(self) -> None:
         if self.prompts_per_step < 1 or self.samples_per_prompt < 1:

@@ -44,8 +44,12 @@ class SamplingParams:
     """RLPT: when > 0, sample only inside the top-k promising set and return it."""
     promising_top_p: float = 1.0
     """RLPT: nucleus mass for the promising set (at least `promising_k` tokens kept)."""
+    promising_max_k: int = 0
+    """RLPT: with promising_top_p < 1, the most tokens P_t may hold (stored width)."""
     promising_source: str = "policy"
     """RLPT: 'policy' ranks tokens by the sampling model, 'reference' by the frozen reference."""
+    ignore_eos: bool = False
+    """Generate exactly max_new_tokens (benchmarks); EOS does not stop a sample."""
     return_entropy: bool = False
     """Also return the entropy of the (unrestricted) next-token distribution per position."""
 

@@ -55,7 +55,7 @@ def countdown_instances(cfg: CountdownConfig, rng: random.Random) -> Iterator[Pr
         key = " ".join(map(str, sorted(nums))) + f"->{target}"
         text = " ".join(map(str, nums)) + f" -> {target}:"
         yield Prompt(id=key, text=text, answer={"target": target, "numbers": nums},
-                     meta={"task": "countdown", "difficulty": num_numbers})
+                     meta={"task": "countdown", "difficulty": num_numbers, "solution": expr})
 
 
 GENERATORS: dict[str, Callable[..., Iterator[Prompt]]] = {

@@ -19,7 +19,8 @@ def resolve_device(device: str) -> torch.device:
     try:
         dev = torch.device(device)
     except RuntimeError:
-        raise ConfigError(f"model.device: '{device}' is not a device; use auto, cpu or cuda[:N].")
+        raise ConfigError(f"model.device: '{device}' is not a device; use auto, cpu or "
+                          "cuda[:N].") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("model.device asks for cuda but no GPU is visible; use device=cpu.")
     return dev

@@ -94,3 +94,39 @@ class MultipleChoiceReward:
     def score(self, samples: Sequence[Sample]) -> list[float]:
         return [float(extract_choice(s.response_text, self.letters) == self.gold_letter(s.answer))
                 for s in samples]
+
+
+_COUNTDOWN_EXPR = re.compile(r"^[\d\s+\-*()]+$")
+
+
+class CountdownReward:
+    """1.0 when the response is an expression over the given numbers (each used at most
+    once, with + - * and parentheses) that equals the target; 0.0 otherwise.
+
+    The answer is the record the countdown generator writes: {"target", "numbers"}.
+    """
+
+    def __init__(self, require_all_numbers: bool = False):
+        self.require_all_numbers = require_all_numbers
+
+    def _check(self, text: str, target: int, numbers: list[int]) -> float:
+        expr = text.strip().splitlines()[0].strip() if text.strip() else ""
+        if not expr or not _COUNTDOWN_EXPR.match(expr) or "**" in expr:
+            return 0.0
+        used = [int(n) for n in re.findall(r"\d+", expr)]
+        pool = list(numbers)
+        for n in used:
+            if n not in pool:
+                return 0.0
+            pool.remove(n)
+        if self.require_all_numbers and pool:
+            return 0.0
+        try:
+            value = eval(expr, {"__builtins__": {}})  # noqa: S307 - digits, + - * ( ) only
+        except (SyntaxError, TypeError, ValueError, ZeroDivisionError):
+            return 0.0
+        return float(value == target)
+
+    def score(self, samples: Sequence[Sample]) -> list[float]:
+        return [self._check(s.response_text, int(s.answer["target"]), list(s.answer["numbers"]))
+                for s in samples]

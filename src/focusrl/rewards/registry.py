@@ -14,6 +14,7 @@ from typing import Any
 from focusrl.configtools import ConfigError, _suggest
 from focusrl.rewards.base import Rewarder, RewardPipeline
 from focusrl.rewards.basic import (
+    CountdownReward,
     ExactMatchReward,
     FormatReward,
     MultipleChoiceReward,
@@ -31,6 +32,7 @@ def _import(module: str, name: str) -> Callable[..., Rewarder]:
 REWARDERS: dict[str, Callable[..., Rewarder]] = {
     "exact_match": ExactMatchReward,
     "numeric": NumericReward,
+    "countdown": CountdownReward,
     "format": FormatReward,
     "multiple_choice": MultipleChoiceReward,
     "overlong": OverlongReward,

@@ -14,6 +14,8 @@ from typing import Any
 
 import torch
 
+from focusrl.algorithms.logprobs import entropy_from_logits
+from focusrl.rollout.promising import promising_support, support_width
 from focusrl.types import GenerationRequest, Sample, SamplingParams
 
 
@@ -98,7 +100,9 @@ class HFEngine:
         return samples
 
     # -- internals ------------------------------------------------------------------
-    def _to_samples(self, chunk: list[tuple[GenerationRequest, list[int]]], out: _Batch) -> list[Sample]:
+    def _to_samples(
+        self, chunk: list[tuple[GenerationRequest, list[int]]], out: _Batch
+    ) -> list[Sample]:
         result = []
         tokens = out.tokens.tolist()
         logprobs = out.logprobs.tolist()
@@ -162,7 +166,8 @@ class HFEngine:
             out_tokens = torch.full((bsz, steps), self.pad_id, dtype=torch.long, device=dev)
             out_logp = torch.zeros((bsz, steps), device=dev)
             out_ent = torch.zeros((bsz, steps), device=dev) if params.return_entropy else None
-            k = params.promising_k
+            k = params.promising_k and support_width(
+                params.promising_k, params.promising_top_p, params.promising_max_k)
             out_sup = torch.full((bsz, steps, k), -1, dtype=torch.long, device=dev) if k else None
             out_mass = torch.zeros((bsz, steps), device=dev) if k else None
             done = torch.zeros(bsz, dtype=torch.bool, device=dev)
@@ -170,14 +175,15 @@ class HFEngine:
             hit_eos = torch.zeros(bsz, dtype=torch.bool, device=dev)
             for t in range(steps):
                 if out_ent is not None:
-                    lp = torch.log_softmax(logits, -1)
-                    out_ent[:, t] = -(lp.exp() * lp).sum(-1)
+                    out_ent[:, t] = entropy_from_logits(logits)
                 token, logp = self._sample(logits, ref_logits, params, out_sup, out_mass, t)
                 token = torch.where(done, torch.full_like(token, self.pad_id), token)
                 out_tokens[:, t] = token
                 out_logp[:, t] = torch.where(done, torch.zeros_like(logp), logp)
                 lengths += (~done).long()
                 is_eos = torch.isin(token, self.eos_ids) & ~done
+                if params.ignore_eos:
+                    is_eos = torch.zeros_like(is_eos)
                 hit_eos |= is_eos
                 done |= is_eos
                 if bool(done.all()) or t == steps - 1:
@@ -212,16 +218,15 @@ class HFEngine:
             return token, torch.log_softmax(logits, -1).gather(-1, token[:, None]).squeeze(-1)
         scaled = logits / params.temperature
         if params.promising_k > 0:
-            from focusrl.rollout.promising import promising_support
-
             rank = scaled if ref_logits is None else ref_logits / params.temperature
-            _, support = promising_support(rank, params.promising_k, params.promising_top_p)
-            valid = support >= 0
-            keep = torch.zeros_like(scaled, dtype=torch.bool).scatter(-1, support.clamp(min=0), valid)
-            probs_full = torch.softmax(scaled, -1)
-            out_mass[:, t] = (probs_full * keep).sum(-1)
+            restricted, support = promising_support(
+                rank, params.promising_k, params.promising_top_p, params.promising_max_k)
+            outside = torch.isinf(restricted)
+            full_lse = torch.logsumexp(scaled, -1)
+            scaled = scaled.masked_fill(outside, float("-inf"))
+            # probability mass of P_t under the unrestricted (temperature-scaled) policy
+            out_mass[:, t] = torch.exp(torch.logsumexp(scaled, -1) - full_lse)
             out_sup[:, t] = support
-            scaled = scaled.masked_fill(~keep, float("-inf"))
         else:
             scaled = filter_logits(scaled, params.top_k, params.top_p)
         logp_all = torch.log_softmax(scaled, -1)

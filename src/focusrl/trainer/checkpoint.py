@@ -94,5 +94,6 @@ def load_policy_weights(model: Any, model_dir: Path) -> None:
     """Copy weights saved with save_pretrained into an existing model object."""
     from transformers import AutoModelForCausalLM
 
-    saved = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=next(model.parameters()).dtype)
+    dtype = next(model.parameters()).dtype
+    saved = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype)
     model.load_state_dict(saved.state_dict())

@@ -12,7 +12,8 @@ import numpy as np
 import torch
 
 from focusrl.config import Config
-from focusrl.curriculum.base import PromptSampler, UniformSampler
+from focusrl.curriculum.base import PromptSampler
+from focusrl.curriculum.factory import build_sampler
 from focusrl.data.formatting import FormatStats, prepare_prompts
 from focusrl.data.sources import TaskData, load_task_data
 from focusrl.models import build_char_tokenizer, build_tiny_model, load_model_and_tokenizer
@@ -54,6 +55,8 @@ class Components:
     rewards: RewardPipeline
     sampler: PromptSampler
     format_stats: FormatStats
+    loss_generator: torch.Generator
+    """Randomness inside losses (Clip-Cov's random detach), checkpointed with the run."""
 
 
 def needs_reference(cfg: Config) -> bool:
@@ -84,6 +87,8 @@ def build_components(cfg: Config, model_path: str | None = None) -> Components:
                       batch_samples=cfg.rollout.batch_samples, ref_model=ref_model)
     rewards = build_rewards(cfg.rewards, {"policy": model, "tokenizer": tokenizer,
                                           "device": device})
-    sampler = UniformSampler(data.train, cfg.rollout.samples_per_prompt, cfg.seed)
+    sampler = build_sampler(cfg.curriculum, data.train, cfg.rollout.samples_per_prompt,
+                            cfg.seed, engine=engine)
+    loss_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
     return Components(cfg, model, tokenizer, device, ref_model, engine, data, rewards,
-                      sampler, stats)
+                      sampler, stats, loss_gen)

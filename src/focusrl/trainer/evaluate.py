@@ -1,25 +1,51 @@
-"""Held-out evaluation during training: greedy accuracy and unbiased pass@k.
+"""Held-out evaluation of a policy through the evaluation harness.
 
 A sample counts as correct when the first reward part (the primary, correctness part)
-reaches its threshold.
+reaches its threshold; `CorrectnessRewarder` turns the reward pipeline into that 0/1
+signal for `focusrl.evaluation.evaluate`.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 
 import torch
 
-from focusrl.evaluation.metrics import pass_at_k
+from focusrl.evaluation import EvalResult, evaluate
 from focusrl.rewards.base import RewardPipeline
 from focusrl.rollout.hf_engine import HFEngine
-from focusrl.types import GenerationRequest, Prompt, Sample, SamplingParams
+from focusrl.types import Prompt, Sample
 
 
 def is_correct(sample: Sample, rewards: RewardPipeline) -> bool:
     primary = rewards.cfg.parts[0]
     return sample.reward_parts.get(primary.label, 0.0) >= primary.threshold
+
+
+class CorrectnessRewarder:
+    """1.0 when the primary reward part reaches its threshold, else 0.0."""
+
+    def __init__(self, rewards: RewardPipeline):
+        self.rewards = rewards
+
+    def score(self, samples: Sequence[Sample]) -> list[float]:
+        self.rewards.score(samples)
+        return [float(is_correct(s, self.rewards)) for s in samples]
+
+
+def evaluate_on(
+    engine: HFEngine, prompts: Sequence[Prompt], rewards: RewardPipeline, *, n_samples: int,
+    ks: Sequence[int], temperature: float, max_new_tokens: int, seed: int,
+) -> EvalResult:
+    """The harness with its own sampling generator (seeded by `seed`), so evaluation never
+    shifts the training sampler's random stream and runs resume exactly."""
+    saved = engine.generator
+    engine.generator = torch.Generator(device=engine.device).manual_seed(seed)
+    try:
+        return evaluate(engine, prompts, CorrectnessRewarder(rewards), n_samples, ks,
+                        temperature, max_new_tokens)
+    finally:
+        engine.generator = saved
 
 
 def evaluate_policy(
@@ -31,34 +57,15 @@ def evaluate_policy(
     temperature: float = 1.0,
     seed: int = 0,
 ) -> dict[str, float]:
-    """Greedy accuracy, plus pass@1..k from `samples_per_prompt` samples when > 0.
-
-    Sampling uses its own generator seeded by `seed`, so evaluation never shifts the
-    training sampler's random stream (runs resume exactly).
-    """
+    """`eval/accuracy` (greedy), plus `eval/pass@k` for k = 1, 2, 4, .. <= samples_per_prompt."""
     if not prompts:
         return {}
-    reqs = [GenerationRequest(p, 1, i) for i, p in enumerate(prompts)]
-    greedy = engine.generate(reqs, SamplingParams(max_new_tokens=max_new_tokens, greedy=True))
-    rewards.score(greedy)
-    result = {"eval/accuracy": sum(is_correct(s, rewards) for s in greedy) / len(greedy),
-              "eval/reward": sum(s.reward for s in greedy) / len(greedy)}
+    greedy = evaluate_on(engine, prompts, rewards, n_samples=1, ks=(1,), temperature=0.0,
+                         max_new_tokens=max_new_tokens, seed=seed)
+    result = {"eval/accuracy": greedy.metrics["pass@1"]}
     if samples_per_prompt > 0:
-        saved = engine.generator
-        engine.generator = torch.Generator(device=engine.device).manual_seed(seed)
-        try:
-            reqs = [GenerationRequest(p, samples_per_prompt, i) for i, p in enumerate(prompts)]
-            params = SamplingParams(max_new_tokens=max_new_tokens, temperature=temperature)
-            samples = engine.generate(reqs, params)
-        finally:
-            engine.generator = saved
-        rewards.score(samples)
-        correct: dict[int, int] = defaultdict(int)
-        for s in samples:
-            correct[s.group_id] += int(is_correct(s, rewards))
-        k = 1
-        while k <= samples_per_prompt:
-            vals = [pass_at_k(samples_per_prompt, correct[g], k) for g in range(len(prompts))]
-            result[f"eval/pass@{k}"] = sum(vals) / len(vals)
-            k *= 2
+        ks = [2**i for i in range(samples_per_prompt.bit_length()) if 2**i <= samples_per_prompt]
+        sampled = evaluate_on(engine, prompts, rewards, n_samples=samples_per_prompt, ks=ks,
+                              temperature=temperature, max_new_tokens=max_new_tokens, seed=seed)
+        result.update({f"eval/pass@{k}": sampled.metrics[f"pass@{k}"] for k in ks})
     return result

@@ -26,5 +26,6 @@ def build_optimizer(
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, betas=betas, eps=eps)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(warmup, total_steps, schedule, min_ratio))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lr_lambda(warmup, total_steps, schedule, min_ratio))
     return opt, sched

@@ -15,6 +15,7 @@ import torch
 import yaml
 
 from focusrl.algorithms.advantages import ADVANTAGES
+from focusrl.algorithms.filtering import collect_informative_groups, overlong_filter_mask
 from focusrl.config import Config
 from focusrl.configtools import to_dict
 from focusrl.trainer.batching import build_batch
@@ -37,11 +38,16 @@ log = logging.getLogger(__name__)
 
 
 def train(
-    cfg: Config, resume: bool = False, components: Components | None = None
+    cfg: Config,
+    resume: bool = False,
+    components: Components | None = None,
+    stop_at: int | None = None,
 ) -> dict[str, Any]:
     """Run RL for cfg.train.steps steps; returns the last step's metrics (incl. eval).
 
     `components` lets a caller hand over an already built (e.g. SFT-warmed) model.
+    `stop_at` ends this process after that step (with a checkpoint) without changing the
+    run's schedule, as an interruption would; `--resume` then continues it.
     With `resume`, the policy, optimizer, scheduler, sampler and RNG states come from
     the newest checkpoint in cfg.run_dir; the reference model stays the initial policy.
     """
@@ -62,10 +68,16 @@ def train(
     writer = MetricsWriter(run_dir / "metrics.jsonl", resume_step=start if ckpt else None)
     progress = Progress(cfg.train.steps, start, "rl", cfg.train.progress)
     record: dict[str, Any] = {}
-    for step in range(start + 1, cfg.train.steps + 1):
+    last = min(cfg.train.steps, stop_at) if stop_at else cfg.train.steps
+    for step in range(start + 1, last + 1):
         t0 = time.perf_counter()
         samples, record = rollout(c, step)
         t1 = time.perf_counter()
+        if not samples:
+            log.warning("step %d: no informative group after dynamic sampling; no update", step)
+            writer.write({"step": step, **record, "skipped_updates": 1.0})
+            progress.update()
+            continue
         assign_advantages(samples, cfg)
         batch = build_batch(samples, c.tokenizer.pad_token_id, c.device)
         update = policy_update(
@@ -73,7 +85,7 @@ def train(
             passes=cfg.train.passes_per_batch, micro_batch_samples=cfg.train.micro_batch_samples,
             grad_clip=cfg.optim.grad_clip, temperature=cfg.rollout.temperature,
             max_length=cfg.algorithm.max_length_normalizer or cfg.rollout.max_response_tokens,
-            ref_model=c.ref_model)
+            ref_model=c.ref_model, generator=c.loss_generator)
         t2 = time.perf_counter()
         total_tokens += sum(s.num_response_tokens for s in samples)
         record.update(step=step, **sample_metrics(samples, c), **update.metrics,
@@ -89,7 +101,7 @@ def train(
         writer.write(record)
         progress.update(reward=record["reward_mean"], acc=record["accuracy"],
                         **({"eval": record["eval/accuracy"]} if "eval/accuracy" in record else {}))
-        if _due(step, cfg.train.checkpoint_every, cfg.train.steps):
+        if _due(step, cfg.train.checkpoint_every, cfg.train.steps) or step == stop_at:
             save_checkpoint(run_dir, step, c.model, c.tokenizer, opt,
                             _trainer_state(c, sched, total_tokens), cfg.train.keep_checkpoints)
     progress.close()
@@ -97,46 +109,58 @@ def train(
 
 
 def rollout(c: Components, step: int) -> tuple[list[Sample], dict[str, float]]:
-    """Generate and score one step's groups (with DAPO dynamic-sampling refills)."""
-    cfg = c.cfg
+    """Generate and score one step's groups; with DAPO dynamic sampling, drop groups whose
+    rewards are all equal and refill (bounded rounds)."""
+    cfg, algo = c.cfg, c.cfg.algorithm
     params = sampling_params(cfg)
-    kept: list[Sample] = []
-    need, rounds, generated, reward_time, failures = cfg.rollout.prompts_per_step, 0, 0, 0.0, 0
-    while need > 0:
-        picks = c.sampler.next_prompts(need)
-        reqs = [GenerationRequest(p, n, step * 100_000 + rounds * 10_000 + i)
+    tally: dict[str, float] = {"time_reward": 0.0, "samples_generated": 0.0}
+    rounds = [0]
+
+    def generate_groups(num_prompts: int) -> list[Sample]:
+        picks = c.sampler.next_prompts(num_prompts)
+        reqs = [GenerationRequest(p, n, step * 100_000 + rounds[0] * 10_000 + i)
                 for i, (p, n) in enumerate(picks)]
+        rounds[0] += 1
         samples = c.engine.generate(reqs, params)
-        generated += len(samples)
         t = time.perf_counter()
-        failures += len(c.rewards.score(samples).failures)
-        reward_time += time.perf_counter() - t
+        stats = c.rewards.score(samples)
+        tally["time_reward"] += time.perf_counter() - t
+        tally["samples_generated"] += len(samples)
+        for key, n in stats.counts().items():
+            tally[key] = tally.get(key, 0.0) + n
         c.sampler.observe(samples)
-        if not cfg.rollout.drop_equal_reward_groups or rounds >= cfg.rollout.max_refill_rounds:
-            kept.extend(samples)
-            break
-        informative = _informative_groups(samples)
-        kept.extend(s for s in samples if s.group_id in informative)
-        need -= len(informative)
-        rounds += 1
-    return kept, {"time_reward": reward_time, "reward_failures": failures,
-                  "samples_generated": generated, "refill_rounds": rounds}
+        return samples
+
+    if not algo.dynamic_sampling:
+        return generate_groups(cfg.rollout.prompts_per_step), tally
+    result = collect_informative_groups(generate_groups, cfg.rollout.prompts_per_step,
+                                        algo.dynamic_sampling_max_rounds)
+    tally.update(dynamic_rounds=float(result.rounds), dynamic_filled=float(result.filled),
+                 dynamic_groups_kept=float(result.groups_kept))
+    if not result.samples:  # every group had equal rewards: train on nothing this step
+        return [], tally
+    return result.samples, tally
 
 
 def sampling_params(cfg: Config) -> SamplingParams:
     r, rlpt = cfg.rollout, cfg.algorithm.rlpt
     return SamplingParams(
         max_new_tokens=r.max_response_tokens, temperature=r.temperature, top_p=r.top_p,
-        top_k=r.top_k, promising_k=rlpt.k if rlpt.enabled else 0,
-        promising_top_p=rlpt.top_p, promising_source=rlpt.source)
+        top_k=r.top_k, ignore_eos=r.ignore_eos, promising_k=rlpt.k if rlpt.enabled else 0,
+        promising_top_p=rlpt.top_p, promising_max_k=rlpt.max_k, promising_source=rlpt.source)
 
 
 def assign_advantages(samples: Sequence[Sample], cfg: Config) -> None:
+    """Advantages by group id; DAPO overlong filtering then masks truncated samples."""
     rewards = torch.tensor([s.reward for s in samples], dtype=torch.float32)
     groups = torch.tensor([s.group_id for s in samples])
     adv = ADVANTAGES[cfg.algorithm.advantage](rewards, groups, cfg.algorithm)
     for s, a in zip(samples, adv.tolist()):
         s.advantage = a
+    if cfg.algorithm.overlong_filter:
+        drop = overlong_filter_mask(torch.tensor([s.finished for s in samples]))
+        for s, d in zip(samples, drop.tolist()):
+            s.filtered = s.filtered or bool(d)
 
 
 def sample_metrics(samples: Sequence[Sample], c: Components) -> dict[str, float]:
@@ -189,7 +213,8 @@ def _due(step: int, every: int, last: int) -> bool:
 
 def _trainer_state(c: Components, sched: Any, total_tokens: int) -> dict[str, Any]:
     return {"sampler": c.sampler.state_dict(), "scheduler": sched.state_dict(),
-            "engine_rng": c.engine.generator.get_state(), "total_tokens": total_tokens}
+            "engine_rng": c.engine.generator.get_state(),
+            "loss_rng": c.loss_generator.get_state(), "total_tokens": total_tokens}
 
 
 def _restore(ckpt: Path, c: Components, opt: Any, sched: Any) -> tuple[int, int]:
@@ -199,6 +224,7 @@ def _restore(ckpt: Path, c: Components, opt: Any, sched: Any) -> tuple[int, int]
     sched.load_state_dict(state["scheduler"])
     c.sampler.load_state_dict(state["sampler"])
     c.engine.generator.set_state(state["engine_rng"])
+    c.loss_generator.set_state(state["loss_rng"])
     set_rng_state(state["rng"])
     log.info("resumed from %s (step %d)", ckpt, state["step"])
     return int(state["step"]), int(state.get("total_tokens", 0))

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from focusrl.algorithms.logprobs import token_logprobs
-from focusrl.config import SFTConfig
+from focusrl.config import Config, SFTConfig
 from focusrl.curriculum.base import PromptSampler
 from focusrl.trainer.batching import build_batch, response_logits
 from focusrl.trainer.logging import MetricsWriter, Progress
@@ -23,17 +23,27 @@ from focusrl.trainer.optim import build_optimizer
 from focusrl.types import Prompt, Sample
 
 
-def sft_sample(prompt: Prompt, tokenizer: Any, template: str) -> Sample:
-    """The target response `template` (+ EOS) as a Sample with teacher-forced tokens."""
-    fields = {**prompt.meta, "answer": prompt.answer}
-    target = template.format(**fields)
+def sft_target(prompt: Prompt, template: str) -> str:
+    """The demonstration: `template` filled from the prompt's answer and meta fields."""
+    try:
+        return template.format(**{**prompt.meta, "answer": prompt.answer})
+    except KeyError as e:
+        raise ValueError(f"sft.response_template {template!r} names {e}, which prompt "
+                         f"'{prompt.id}' does not have (fields: answer, "
+                         f"{', '.join(sorted(prompt.meta))}).") from None
+
+
+def sft_sample(prompt: Prompt, tokenizer: Any, target: str) -> Sample:
+    """`target` (+ EOS) as a Sample with teacher-forced response tokens."""
     resp = tokenizer(target, add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
     return Sample(prompt_id=prompt.id, group_id=0,
                   prompt_ids=tokenizer(prompt.text, add_special_tokens=False).input_ids,
                   response_ids=resp, logprobs=[0.0] * len(resp), answer=prompt.answer)
 
 
-def sft_loss(model: Any, samples: Sequence[Sample], pad_id: int, device: torch.device) -> torch.Tensor:
+def sft_loss(
+    model: Any, samples: Sequence[Sample], pad_id: int, device: torch.device
+) -> torch.Tensor:
     """Mean negative log-likelihood of the response tokens."""
     batch = build_batch(samples, pad_id, device)
     logp = token_logprobs(response_logits(model, batch), batch.tokens)
@@ -48,8 +58,14 @@ def run_sft(
     device: torch.device,
     metrics_path: str | Path | None = None,
     progress: bool = True,
+    target_fn: Callable[[Prompt], str] | None = None,
 ) -> list[dict[str, float]]:
-    """Train for cfg.steps optimizer steps on prompts drawn from `sampler`."""
+    """Train for cfg.steps optimizer steps on prompts drawn from `sampler`.
+
+    `target_fn` makes the demonstration for a prompt (default: cfg.response_template);
+    the quickstart uses it to model an imperfect teacher.
+    """
+    target_fn = target_fn or (lambda p: sft_target(p, cfg.response_template))
     opt, sched = build_optimizer(model, cfg.lr, cfg.weight_decay, (0.9, 0.99), 1e-8,
                                  cfg.warmup_steps, cfg.steps)
     writer = MetricsWriter(metrics_path) if metrics_path else None
@@ -59,10 +75,10 @@ def run_sft(
     for step in range(1, cfg.steps + 1):
         t0 = time.perf_counter()
         picks = sampler.next_prompts(cfg.batch_sequences)
-        samples = [sft_sample(p, tokenizer, cfg.response_template) for p, _ in picks]
+        samples = [sft_sample(p, tokenizer, target_fn(p)) for p, _ in picks]
         loss = sft_loss(model, samples, tokenizer.pad_token_id, device)
         opt.zero_grad(set_to_none=True)
-        skipped = not math.isfinite(float(loss))
+        skipped = not math.isfinite(loss.item())
         if not skipped:
             loss.backward()
             grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0))
@@ -70,12 +86,32 @@ def run_sft(
             if not skipped:
                 opt.step()
         sched.step()
-        record = {"step": step, "sft_loss": float(loss), "lr": sched.get_last_lr()[0],
+        record = {"step": step, "sft_loss": loss.item(), "lr": sched.get_last_lr()[0],
                   "skipped_updates": float(skipped), "time_step": time.perf_counter() - t0}
         history.append(record)
         if writer:
             writer.write(record)
-        bar.update(loss=float(loss))
+        bar.update(loss=loss.item())
     bar.close()
     opt.zero_grad(set_to_none=True)
     return history
+
+
+def sft_main(cfg: Config) -> dict[str, Any]:
+    """`focusrl sft`: SFT from cfg.model.path; held-out eval before and after; the model
+    is saved to <run_dir>/sft_model (use it as model.path of an RL run)."""
+    from focusrl.trainer.components import build_components
+    from focusrl.trainer.rl import run_eval
+
+    c = build_components(cfg)
+    run_dir = Path(cfg.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    before = run_eval(c, 0)
+    history = run_sft(c.model, c.tokenizer, c.sampler, cfg.sft, c.device,
+                      metrics_path=run_dir / "sft_metrics.jsonl", progress=cfg.train.progress)
+    after = run_eval(c, cfg.sft.steps)
+    out = run_dir / "sft_model"
+    c.model.save_pretrained(out)
+    c.tokenizer.save_pretrained(out)
+    return {"before": before, "after": after, "final_loss": history[-1]["sft_loss"],
+            "model": str(out)}

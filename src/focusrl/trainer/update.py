@@ -15,12 +15,8 @@ from typing import Any
 import torch
 
 from focusrl.algorithms.config import AlgorithmConfig
-from focusrl.algorithms.logprobs import (
-    entropy_from_logits,
-    restricted_token_logprobs,
-    token_logprobs,
-)
-from focusrl.algorithms.losses import LOSSES, LossInput
+from focusrl.algorithms.logprobs import TokenStats, entropy_from_logits, token_stats
+from focusrl.algorithms.losses import LOSSES, LossInput, token_stats_kwargs
 from focusrl.trainer.batching import TrainBatch, response_logits
 
 
@@ -30,17 +26,23 @@ class UpdateResult:
     skipped_steps: int = 0
 
 
-def policy_logprobs(
-    logits: torch.Tensor, batch: TrainBatch, need_entropy_grad: bool
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(logp (B, T), entropy (B, T)): restricted to the RLPT support when there is one."""
-    if batch.support is not None:
-        return restricted_token_logprobs(logits, batch.support, batch.tokens)
-    logp = token_logprobs(logits, batch.tokens)
-    if need_entropy_grad:
-        return logp, entropy_from_logits(logits)
-    with torch.no_grad():
-        return logp, entropy_from_logits(logits)
+def policy_token_stats(
+    logits: torch.Tensor, batch: TrainBatch, algo: AlgorithmConfig
+) -> TokenStats:
+    """Log-probs (and what the loss needs besides) of the taken tokens, restricted to the
+    RLPT support when the batch has one. The entropy always comes back for logging; it
+    carries gradient only when the loss uses it."""
+    st = token_stats(logits, batch.tokens, batch.support, **token_stats_kwargs(algo))
+    if st.entropy is None:
+        with torch.no_grad():
+            if batch.support is not None:
+                st.entropy = token_stats(logits, batch.tokens, batch.support,
+                                         with_entropy=True).entropy
+            else:
+                st.entropy = entropy_from_logits(logits)
+    valid = batch.mask > 0
+    st.logp = torch.where(valid, st.logp, torch.zeros_like(st.logp))
+    return st
 
 
 def policy_update(
@@ -56,6 +58,7 @@ def policy_update(
     temperature: float,
     max_length: int,
     ref_model: Any = None,
+    generator: torch.Generator | None = None,
 ) -> UpdateResult:
     loss_fn = LOSSES[algo.loss]
     result = UpdateResult()
@@ -77,8 +80,8 @@ def policy_update(
         for c, (start, end) in enumerate(chunks):
             mb = batch.slice(start, end)
             logits = response_logits(model, mb, temperature)
-            logp, entropy = policy_logprobs(logits, mb, algo.entropy_coef != 0)
-            logp = torch.where(mb.mask > 0, logp, torch.zeros_like(logp))
+            st = policy_token_stats(logits, mb, algo)
+            logp, entropy = st.logp, st.entropy
             if pass_idx == 0:
                 old_logps.append(logp.detach())
                 ref_logps.append(_ref_logp(ref_model, mb, temperature) if ref_model else None)
@@ -90,16 +93,19 @@ def policy_update(
             inp = LossInput(
                 logp=logp, old_logp=old_logps[c], advantages=mb.advantages, mask=mb.mask,
                 num_tokens=num_tokens, num_sequences=num_seqs, max_length=max_length,
-                ref_logp=ref_logps[c], entropy=entropy,
+                ref_logp=ref_logps[c], entropy=entropy, proxy_logp=st.proxy_logp,
+                generator=generator,
             )
             out = loss_fn(inp, algo)
             if not torch.isfinite(out.loss):
                 finite = False
                 break
             out.loss.backward()
-            loss_total += float(out.loss)
+            loss_total += out.loss.detach().item()
             if pass_idx == 0:
                 for key, val in out.metrics.items():
+                    if key == "entropy":
+                        continue  # the trainer's own entropy sum (above) is logged
                     sums[key] = sums.get(key, 0.0) + float(val)
         grad_norm = _clip(model, grad_clip)
         if not finite or not math.isfinite(grad_norm):
@@ -120,7 +126,7 @@ def policy_update(
 @torch.no_grad()
 def _ref_logp(ref_model: Any, mb: TrainBatch, temperature: float) -> torch.Tensor:
     logits = response_logits(ref_model, mb, temperature)
-    logp, _ = policy_logprobs(logits, mb, False)
+    logp = token_stats(logits, mb.tokens, mb.support).logp
     return torch.where(mb.mask > 0, logp, torch.zeros_like(logp))
 
 

@@ -1,0 +1,166 @@
+"""focusrl vs TRL's GRPOTrainer: seconds per step and peak memory on the CPU.
+
+Same tiny model (built by focusrl, saved to a temporary directory, loaded by both), same
+generated arithmetic prompts, same batch (prompts x samples), same response length,
+same number of steps, fp32, 2 torch threads, no KL (both frameworks' default), one
+optimiser pass per batch. TRL's gradient checkpointing (on by default in TRL 1.x) is
+turned off, since focusrl does not checkpoint activations on this model. Each
+framework runs in its own subprocess so peak RSS is its own; the first step (warm-up)
+is excluded from the mean.
+
+    python benchmarks/vs_trl.py [--steps 6] [--prompts 8] [--samples 8]
+
+Short setting: responses of at most 8 tokens (EOS allowed). Long setting: exactly 128
+tokens (EOS ignored by focusrl's `ignore_eos`, and `min_new_tokens` for TRL).
+Last line: `focusrl/trl seconds per step: short R1, long R2`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def build_model(path: str) -> None:
+    from focusrl.models import build_char_tokenizer, build_tiny_model
+
+    tok = build_char_tokenizer()
+    model = build_tiny_model(tok, seed=0)
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+
+
+def arithmetic_prompts(n: int) -> list[dict]:
+    from focusrl.data.config import DataConfig
+    from focusrl.data.sources import load_task_data
+
+    data = load_task_data(DataConfig(num_train=n, num_eval=0))
+    return [{"prompt": p.text, "answer": p.answer} for p in data.train]
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_focusrl(args: argparse.Namespace) -> dict:
+    import torch
+
+    from focusrl.config import load_config
+    from focusrl.trainer.logging import read_metrics
+    from focusrl.trainer.rl import train
+
+    torch.set_num_threads(2)
+    with tempfile.TemporaryDirectory() as run_dir:
+        cfg = load_config(None, [
+            f"model.path={args.model}", f"run_dir={run_dir}", "threads=2",
+            f"rollout.prompts_per_step={args.prompts}",
+            f"rollout.samples_per_prompt={args.samples}",
+            f"rollout.max_response_tokens={args.tokens}",
+            f"rollout.ignore_eos={'true' if args.long else 'false'}",
+            f"train.steps={args.steps}", "train.eval_every=0", "train.checkpoint_every=0",
+            "train.progress=false", f"train.micro_batch_samples={args.prompts * args.samples}",
+            "optim.lr=1e-5", "data.num_eval=0", "data.num_train=512",
+            "data.chat_template=never",
+        ])
+        train(cfg, stop_at=args.steps)
+        rows = read_metrics(f"{run_dir}/metrics.jsonl")
+    times = [r["time_step"] for r in rows[1:]]
+    lengths = [r["response_length"] for r in rows]
+    return {"sec_per_step": sum(times) / len(times), "peak_rss_mb": peak_rss_mb(),
+            "mean_response_tokens": sum(lengths) / len(lengths)}
+
+
+def run_trl(args: argparse.Namespace) -> dict:
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    torch.set_num_threads(2)
+    times: list[float] = []
+    lengths: list[float] = []
+
+    class Timer(TrainerCallback):
+        def on_step_begin(self, *a, **k):
+            self.t = time.perf_counter()
+
+        def on_step_end(self, *a, **k):
+            times.append(time.perf_counter() - self.t)
+
+    def reward(completions, answer, **kw):
+        lengths.append(sum(len(c) for c in completions) / len(completions))
+        return [float(c.strip() == a) for c, a in zip(completions, answer)]
+
+    tok = AutoTokenizer.from_pretrained(args.model)
+    model = AutoModelForCausalLM.from_pretrained(args.model)
+    data = Dataset.from_list(arithmetic_prompts(512))
+    with tempfile.TemporaryDirectory() as out:
+        cfg = GRPOConfig(
+            output_dir=out, per_device_train_batch_size=args.prompts * args.samples,
+            num_generations=args.samples, max_completion_length=args.tokens,
+            max_steps=args.steps, learning_rate=1e-5, gradient_checkpointing=False,
+            use_cpu=True, report_to="none", logging_steps=10_000, save_strategy="no",
+            temperature=1.0, beta=0.0, loss_type="dapo", seed=0,
+            generation_kwargs={"min_new_tokens": args.tokens} if args.long else None,
+            dataloader_num_workers=0, disable_tqdm=True,
+        )
+        trainer = GRPOTrainer(model=model, reward_funcs=reward, args=cfg, train_dataset=data,
+                              processing_class=tok, callbacks=[Timer()])
+        trainer.train()
+    per_step = times[1:]
+    return {"sec_per_step": sum(per_step) / len(per_step), "peak_rss_mb": peak_rss_mb(),
+            "mean_response_chars": sum(lengths) / max(len(lengths), 1)}
+
+
+def worker_main(args: argparse.Namespace) -> None:
+    fn = run_focusrl if args.worker == "focusrl" else run_trl
+    print("RESULT " + json.dumps(fn(args)), flush=True)
+
+
+def spawn(framework: str, model: str, tokens: int, long: bool, args: argparse.Namespace) -> dict:
+    cmd = [sys.executable, __file__, "--worker", framework, "--model", model,
+           "--tokens", str(tokens), "--steps", str(args.steps), "--prompts", str(args.prompts),
+           "--samples", str(args.samples)] + (["--long"] if long else [])
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "2"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[7:])
+    raise RuntimeError(f"{framework} worker failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--steps", type=int, default=6)
+    ap.add_argument("--prompts", type=int, default=8)
+    ap.add_argument("--samples", type=int, default=8)
+    ap.add_argument("--worker", choices=["focusrl", "trl"])
+    ap.add_argument("--model")
+    ap.add_argument("--tokens", type=int, default=8)
+    ap.add_argument("--long", action="store_true")
+    args = ap.parse_args()
+    if args.worker:
+        worker_main(args)
+        return
+    ratios = {}
+    with tempfile.TemporaryDirectory() as model_dir:
+        build_model(model_dir)
+        print(f"batch: {args.prompts} prompts x {args.samples} samples, {args.steps} steps "
+              "(first excluded), tiny Qwen2 0.87M params, fp32, 2 threads")
+        print(f"{'setting':<8} {'framework':<9} {'s/step':>8} {'peak RSS MB':>12}")
+        for name, tokens, long in (("short", 8, False), ("long", 128, True)):
+            res = {fw: spawn(fw, model_dir, tokens, long, args) for fw in ("focusrl", "trl")}
+            for fw, r in res.items():
+                print(f"{name:<8} {fw:<9} {r['sec_per_step']:>8.3f} {r['peak_rss_mb']:>12.0f}")
+            ratios[name] = res["focusrl"]["sec_per_step"] / res["trl"]["sec_per_step"]
+    print(f"focusrl/trl seconds per step: short {ratios['short']:.2f}, long {ratios['long']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

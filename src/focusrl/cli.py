@@ -21,6 +21,13 @@ OVERRIDES_HELP = ("config overrides, e.g. train.steps=50 rollout.samples_per_pro
                   "algorithm.rlpt.enabled=true (see --help-config for every key)")
 
 
+def config_reference_markdown() -> str:
+    """docs/config.md: the generated reference of every config key."""
+    return ("# Config reference\n\nGenerated from the dataclasses by `focusrl --help-config` "
+            "(a test keeps this file in sync).\nEvery key can be set in YAML or overridden "
+            "as `key.sub=value`.\n\n```text\n" + _config_reference().strip("\n") + "\n```\n")
+
+
 def _config_reference() -> str:
     from focusrl.config import Config
 

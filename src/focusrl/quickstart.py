@@ -2,8 +2,8 @@
 
 The story it tells is the usual reason for RL after SFT: demonstrations are imperfect,
 a verifier is not. A tiny Qwen2-style model is built from scratch and warmed up with SFT
-on two-digit additions written by a *forgetful teacher*, who drops the carries in a
-share of the examples that need one (e.g. writes 57+68=15 instead of 125). The model
+on additions of one- and two-digit numbers written by a *forgetful teacher*, who drops
+the carries in a share of the examples that need one (57+68=15 instead of 125). The model
 learns to add, and learns the teacher's mistake. GRPO with a verifier that checks
 the true sum then trains the carries back in. The quickstart reports held-out greedy
 accuracy (additions never seen in training, checked against the true sum) before and
@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from focusrl.config import Config, load_config
-from focusrl.trainer.components import build_components
+from focusrl.trainer.components import Components, build_components
 from focusrl.trainer.rl import run_eval, train
 from focusrl.trainer.sft import run_sft
 from focusrl.types import Prompt
@@ -31,7 +31,7 @@ from focusrl.types import Prompt
 QUICKSTART_SETTINGS = [
     "threads=2",
     "data.source=arithmetic",
-    "data.arithmetic.min_digits=2",
+    "data.arithmetic.min_digits=1",
     "data.arithmetic.max_digits=2",
     "data.num_train=6000",
     "data.num_eval=300",
@@ -40,14 +40,14 @@ QUICKSTART_SETTINGS = [
     "rollout.samples_per_prompt=8",
     "rollout.max_response_tokens=5",
     "rollout.temperature=1.0",
-    "optim.lr=3e-4",
-    "optim.warmup_steps=5",
-    "train.steps=150",
-    "train.eval_every=50",
+    "optim.lr=2e-4",
+    "optim.warmup_steps=20",
+    "train.steps=600",
+    "train.eval_every=100",
     "train.checkpoint_every=0",
-    "sft.steps=600",
-    "sft.lr=3e-3",
-    "sft.batch_sequences=64",
+    "sft.steps=800",
+    "sft.lr=1e-3",
+    "sft.batch_sequences=128",
 ]
 TEACHER_CARRY_ERROR_RATE = 0.7
 """Share of carry-needing examples in which the teacher forgets every carry."""
@@ -83,6 +83,28 @@ def quickstart_config(seed: int = 0, out_dir: str = "runs/quickstart",
                               *(overrides or [])])
 
 
+def warm_start(c: Components, cfg: Config, seed: int, metrics_path: str | Path | None = None
+               ) -> None:
+    """The quickstart's SFT phase on `c.model`: demonstrations from the forgetful teacher."""
+    run_sft(c.model, c.tokenizer, c.sampler, cfg.sft, c.device, metrics_path=metrics_path,
+            progress=cfg.train.progress,
+            target_fn=forgetful_teacher(TEACHER_CARRY_ERROR_RATE, seed))
+
+
+def save_warm_start(out_dir: str | Path, seed: int = 0, overrides: list[str] | None = None
+                    ) -> Path:
+    """Build the tiny model, warm-start it as the quickstart does, save it to
+    `out_dir/sft_model` and return that path (an HF model directory), so experiments
+    (ablations, benchmarks) can start many RL runs from one SFT checkpoint."""
+    cfg = quickstart_config(seed, str(out_dir), overrides)
+    c = build_components(cfg)
+    warm_start(c, cfg, seed, Path(out_dir) / "sft_metrics.jsonl")
+    path = Path(out_dir) / "sft_model"
+    c.model.save_pretrained(path)
+    c.tokenizer.save_pretrained(path)
+    return path
+
+
 def quickstart(seed: int = 0, out_dir: str = "runs/quickstart",
                overrides: list[str] | None = None) -> dict[str, float]:
     """Run the experiment; print progress and, last, `held-out accuracy: before X% -> after Y%`."""
@@ -91,12 +113,10 @@ def quickstart(seed: int = 0, out_dir: str = "runs/quickstart",
     c = build_components(cfg)
     n_params = sum(p.numel() for p in c.model.parameters())
     print(f"[1/3] tiny model: {n_params / 1e6:.2f}M parameters; task: {len(c.data.train)} train "
-          f"/ {len(c.data.eval)} held-out two-digit additions", flush=True)
+          f"/ {len(c.data.eval)} held-out additions of 1-2 digit numbers", flush=True)
     print(f"[2/3] SFT warm start: {cfg.sft.steps} steps on demonstrations from a teacher who "
           f"forgets carries {TEACHER_CARRY_ERROR_RATE:.0%} of the time", flush=True)
-    run_sft(c.model, c.tokenizer, c.sampler, cfg.sft, c.device,
-            metrics_path=Path(out_dir) / "sft_metrics.jsonl", progress=cfg.train.progress,
-            target_fn=forgetful_teacher(TEACHER_CARRY_ERROR_RATE, seed))
+    warm_start(c, cfg, seed, Path(out_dir) / "sft_metrics.jsonl")
     before = run_eval(c, 0)["eval/accuracy"]
     print(f"      held-out greedy accuracy after SFT: {before:.1%} "
           f"({time.perf_counter() - t0:.0f}s)", flush=True)

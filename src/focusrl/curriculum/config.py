@@ -12,14 +12,18 @@ from focusrl.configtools import ConfigError
 class CurriculumConfig:
     """Prompt selection and per-prompt sample budgets."""
 
-    kind: Literal["uniform", "edco", "knapsack", "ladder"] = "uniform"
+    kind: Literal["uniform", "edco", "knapsack", "ladder", "easy_to_hard", "perplexity"] = (
+        "uniform")
     """uniform: shuffled passes over the training prompts, samples_per_prompt each.
     edco: every edco_refresh_steps calls, re-estimate the entropy of a candidate pool
     under the current model and train on its highest-entropy part (arXiv 2601.03725).
     knapsack: shuffled passes, but samples per prompt are allocated from a fixed total
     by a knapsack over recent success rates (arXiv 2509.25849).
     ladder: train on one difficulty rung (prompts grouped by meta['difficulty']) and move
-    to the next when pass@k over a window reaches a threshold (SATURN, arXiv 2505.16368)."""
+    to the next when pass@k over a window reaches a threshold (SATURN, arXiv 2505.16368).
+    easy_to_hard: a fixed order by ascending meta['difficulty'], cycling.
+    perplexity: a fixed order by ascending perplexity of the reference answer under the
+    initial model (computed once at the first step), cycling: EDCO's static baseline."""
 
     # -- EDCO --------------------------------------------------------------------------
     edco_prefix_tokens: int = 8

@@ -60,13 +60,17 @@ class _EngineEstimator:
         self.max_new_tokens = max_new_tokens
         self.temperature = temperature
         self.suffix = suffix
+        self.tokens_generated = 0
+        """Response tokens generated for estimates so far (the estimator's cost)."""
 
     def __call__(self, prompts: Sequence[Prompt]) -> list[float]:
         requests = [GenerationRequest(replace(p, text=p.text + self.suffix), self.num_samples, i)
                     for i, p in enumerate(prompts)]
         params = SamplingParams(max_new_tokens=self.max_new_tokens, temperature=self.temperature,
                                 n=self.num_samples, return_entropy=True)
-        return mean_entropy_per_prompt(self.engine.generate(requests, params), len(prompts))
+        samples = self.engine.generate(requests, params)
+        self.tokens_generated += sum(s.num_response_tokens for s in samples)
+        return mean_entropy_per_prompt(samples, len(prompts))
 
 
 class PrefixEntropyEstimator(_EngineEstimator):
@@ -127,6 +131,8 @@ class EDCOSampler:
         self.position = 0
         self.last_refresh: dict[str, float] = {}
         """Logged figures of the latest refresh (entropies in nats, time in seconds)."""
+        self.estimate_seconds_total = 0.0
+        """Wall time spent in the estimator over all refreshes (EDCO's overhead)."""
 
     def refresh(self) -> None:
         """Draw a candidate pool, estimate its entropy, keep the top share (shuffled)."""
@@ -138,6 +144,7 @@ class EDCOSampler:
         start = time.perf_counter()
         entropies = self.estimator([self.prompts[i] for i in pool])
         seconds = time.perf_counter() - start
+        self.estimate_seconds_total += seconds
         top = [pool[i] for i in top_entropy_indices(entropies, self.selection_ratio)]
         order = np.random.default_rng([self.seed, 7, self.refreshes]).permutation(len(top))
         self.selected = [top[i] for i in order]
@@ -170,7 +177,8 @@ class EDCOSampler:
         return {"calls": self.calls, "refreshes": self.refreshes, "position": self.position,
                 "selected": [self.prompts[i].id for i in self.selected],
                 "pool_order": self.pool_order.state_dict(),
-                "last_refresh": dict(self.last_refresh)}
+                "last_refresh": dict(self.last_refresh),
+                "estimate_seconds_total": self.estimate_seconds_total}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.calls = int(state["calls"])
@@ -179,3 +187,4 @@ class EDCOSampler:
         self.selected = [self._index[pid] for pid in state["selected"]]
         self.pool_order.load_state_dict(state["pool_order"])
         self.last_refresh = dict(state["last_refresh"])
+        self.estimate_seconds_total = float(state.get("estimate_seconds_total", 0.0))

@@ -10,6 +10,12 @@ from focusrl.curriculum.config import CurriculumConfig
 from focusrl.curriculum.edco import EDCOSampler, EntropyEstimator, PrefixEntropyEstimator
 from focusrl.curriculum.knapsack import KnapsackSampler
 from focusrl.curriculum.ladder import LadderSampler
+from focusrl.curriculum.static import (
+    AnswerPerplexity,
+    EasyToHardSampler,
+    PerplexitySampler,
+    PerplexityScorer,
+)
 from focusrl.rollout.base import RolloutEngine
 from focusrl.types import Prompt
 
@@ -21,9 +27,11 @@ def build_sampler(
     seed: int,
     engine: RolloutEngine | None = None,
     estimator: EntropyEstimator | None = None,
+    scorer: PerplexityScorer | None = None,
 ) -> PromptSampler:
     """The sampler `cfg.kind` names. EDCO needs `engine` (its entropy estimates use the
-    current policy) unless an `estimator` is given directly."""
+    current policy) unless an `estimator` is given directly; `perplexity` needs an engine
+    holding `model`, `tokenizer` and `device` (the HF engine) unless a `scorer` is given."""
     if cfg.kind == "uniform":
         return UniformSampler(prompts, samples_per_prompt, seed)
     if cfg.kind == "edco":
@@ -46,4 +54,15 @@ def build_sampler(
         return LadderSampler(prompts, samples_per_prompt, seed, cfg.ladder_window_groups,
                              cfg.ladder_pass_k, cfg.ladder_promote_threshold,
                              cfg.success_reward, cfg.ladder_start_rung)
+    if cfg.kind == "easy_to_hard":
+        return EasyToHardSampler(prompts, samples_per_prompt, seed)
+    if cfg.kind == "perplexity":
+        if scorer is None:
+            if not all(hasattr(engine, a) for a in ("model", "tokenizer", "device")):
+                raise ConfigError("curriculum.kind 'perplexity' scores answers with the "
+                                  "policy; pass an HF engine (model, tokenizer, device) or "
+                                  "scorer= to build_sampler.")
+            scorer = AnswerPerplexity(engine.model, engine.tokenizer,  # type: ignore[union-attr]
+                                      engine.device)  # type: ignore[union-attr]
+        return PerplexitySampler(prompts, samples_per_prompt, seed, scorer)
     raise ConfigError(f"curriculum.kind: unknown kind '{cfg.kind}'.")

@@ -45,6 +45,14 @@ class RewardConfig:
     """Reward given to a sample whose rewarder raised or timed out (counted and logged)."""
     part_timeout_s: float = 600.0
     """Default time limit of one part on one batch (0 = none)."""
+    accuracy_part: str = ""
+    """Name of the part that decides correctness for the `accuracy` and eval metrics (a
+    sample is correct when it reaches that part's threshold); empty = the first part."""
+    overlap_with_generation: bool = False
+    """Score each generated chunk (rollout.batch_samples samples) in a worker thread while
+    the next chunk is generated. A win when generation waits on a GPU or remote engine;
+    on a CPU-only machine set threads: 1, or the two compete for the cores
+    (docs/rewards.md has the measurements)."""
 
     def validate(self) -> None:
         if not self.parts:
@@ -58,6 +66,9 @@ class RewardConfig:
             raise ConfigError(f"rewards.part_timeout_s must be >= 0 (0 = no limit), got "
                               f"{self.part_timeout_s}.")
         labels = [p.label for p in self.parts]
+        if self.accuracy_part and self.accuracy_part not in labels:
+            raise ConfigError(f"rewards.accuracy_part '{self.accuracy_part}' is not a part "
+                              f"name; parts: {labels}.")
         dup = {x for x in labels if labels.count(x) > 1}
         if dup:
             raise ConfigError(f"rewards.parts has duplicate names {sorted(dup)}; set `name` "

@@ -57,6 +57,8 @@ class Components:
     format_stats: FormatStats
     loss_generator: torch.Generator
     """Randomness inside losses (Clip-Cov's random detach), checkpointed with the run."""
+    scorer: Any = None
+    """AsyncScorer, created on first use when rewards.overlap_with_generation is on."""
 
 
 def needs_reference(cfg: Config) -> bool:

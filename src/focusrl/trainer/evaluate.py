@@ -1,7 +1,7 @@
 """Held-out evaluation of a policy through the evaluation harness.
 
-A sample counts as correct when the first reward part (the primary, correctness part)
-reaches its threshold; `CorrectnessRewarder` turns the reward pipeline into that 0/1
+A sample counts as correct when the accuracy part (rewards.accuracy_part, by default the
+first part) reaches its threshold; `CorrectnessRewarder` turns the reward pipeline into that 0/1
 signal for `focusrl.evaluation.evaluate`.
 """
 
@@ -18,8 +18,10 @@ from focusrl.types import Prompt, Sample
 
 
 def is_correct(sample: Sample, rewards: RewardPipeline) -> bool:
-    primary = rewards.cfg.parts[0]
-    return sample.reward_parts.get(primary.label, 0.0) >= primary.threshold
+    """The sample reaches the threshold of the accuracy part (rewards.accuracy_part)."""
+    name = rewards.cfg.accuracy_part
+    part = next(p for p in rewards.cfg.parts if p.label == name) if name else rewards.cfg.parts[0]
+    return sample.reward_parts.get(part.label, 0.0) >= part.threshold
 
 
 class CorrectnessRewarder:

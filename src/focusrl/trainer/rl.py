@@ -18,6 +18,8 @@ from focusrl.algorithms.advantages import ADVANTAGES
 from focusrl.algorithms.filtering import collect_informative_groups, overlong_filter_mask
 from focusrl.config import Config
 from focusrl.configtools import to_dict
+from focusrl.rewards.async_scoring import AsyncScorer
+from focusrl.rewards.base import RewardStats
 from focusrl.trainer.batching import build_batch
 from focusrl.trainer.checkpoint import (
     latest_checkpoint,
@@ -105,6 +107,9 @@ def train(
             save_checkpoint(run_dir, step, c.model, c.tokenizer, opt,
                             _trainer_state(c, sched, total_tokens), cfg.train.keep_checkpoints)
     progress.close()
+    if c.scorer is not None:
+        c.scorer.close()
+        c.scorer = None
     return record
 
 
@@ -121,13 +126,12 @@ def rollout(c: Components, step: int) -> tuple[list[Sample], dict[str, float]]:
         reqs = [GenerationRequest(p, n, step * 100_000 + rounds[0] * 10_000 + i)
                 for i, (p, n) in enumerate(picks)]
         rounds[0] += 1
-        samples = c.engine.generate(reqs, params)
-        t = time.perf_counter()
-        stats = c.rewards.score(samples)
-        tally["time_reward"] += time.perf_counter() - t
+        samples, all_stats, waited = generate_and_score(c, reqs, params)
+        tally["time_reward"] += waited
         tally["samples_generated"] += len(samples)
-        for key, n in stats.counts().items():
-            tally[key] = tally.get(key, 0.0) + n
+        for stats in all_stats:
+            for key, n in stats.counts().items():
+                tally[key] = tally.get(key, 0.0) + n
         c.sampler.observe(samples)
         return samples
 
@@ -140,6 +144,36 @@ def rollout(c: Components, step: int) -> tuple[list[Sample], dict[str, float]]:
     if not result.samples:  # every group had equal rewards: train on nothing this step
         return [], tally
     return result.samples, tally
+
+
+def generate_and_score(
+    c: Components, reqs: list[GenerationRequest], params: SamplingParams
+) -> tuple[list[Sample], list[RewardStats], float]:
+    """Generate and score; with rewards.overlap_with_generation, chunk i is scored in a
+    worker thread while chunk i+1 is generated. Returns the samples, the reward stats and
+    the seconds spent waiting for rewards (the reward time that was not hidden)."""
+    if not c.cfg.rewards.overlap_with_generation:
+        samples = c.engine.generate(reqs, params)
+        t = time.perf_counter()
+        stats = c.rewards.score(samples)
+        return samples, [stats], time.perf_counter() - t
+    if c.scorer is None:
+        c.scorer = AsyncScorer(c.rewards)
+    chunks, size = [[]], 0
+    for r in reqs:  # chunks of at most rollout.batch_samples samples, whole groups
+        if size and size + r.num_samples > c.cfg.rollout.batch_samples:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(r)
+        size += r.num_samples
+    samples, futures = [], []
+    for chunk in chunks:
+        out = c.engine.generate(chunk, params)
+        futures.append(c.scorer.submit(out))
+        samples.extend(out)
+    t = time.perf_counter()
+    stats = [f.result() for f in futures]
+    return samples, stats, time.perf_counter() - t
 
 
 def sampling_params(cfg: Config) -> SamplingParams:

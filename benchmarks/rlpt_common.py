@@ -29,7 +29,7 @@ from focusrl.trainer.optim import build_optimizer
 from focusrl.trainer.rl import assign_advantages, rollout, run_eval, sample_metrics
 from focusrl.trainer.update import policy_token_stats, policy_update
 
-WARM_ROOT = Path("bench_out/warm_start")
+WARM_ROOT = Path(__file__).resolve().parents[1] / "bench_out" / "warm_start"
 
 COMMON = ["train.progress=false", "train.checkpoint_every=0", "threads=2"]
 """Added to the quickstart's settings in every benchmark run."""

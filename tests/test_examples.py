@@ -42,3 +42,21 @@ def test_bad_config_values_name_the_field_and_the_fix(override, message):
 def test_missing_config_file_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_sirlc_example_trains_label_free(tmp_path):
+    """The self-evaluation example runs RL steps; accuracy comes from the monitor part."""
+    from focusrl.trainer.logging import read_metrics
+    from focusrl.trainer.rl import train
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "sirlc_selfeval.yaml"
+    cfg = load_config(path, [
+        f"run_dir={tmp_path}", "train.steps=2", "train.eval_every=0",
+        "train.checkpoint_every=0", "train.progress=false", "model.tiny.hidden_size=32",
+        "model.tiny.num_layers=1", "model.tiny.num_heads=2", "threads=1"])
+    train(cfg)
+    rows = read_metrics(tmp_path / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [1, 2]
+    for r in rows:
+        assert 0.0 < r["reward/self_eval"] < 1.0  # P("yes") is a probability
+        assert r["reward_mean"] == pytest.approx(r["reward/self_eval"])  # monitor: weight 0

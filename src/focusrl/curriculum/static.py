@@ -20,6 +20,7 @@ After the last prompt of the order, the order starts again from the first (easy)
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -49,9 +50,13 @@ class StaticOrderSampler:
         self._index = {p.id: i for i, p in enumerate(self.prompts)}
         self.scores: list[float] = []
         """The sort key of each prompt (same order as `prompts`), once computed."""
+        self.order_seconds = 0.0
+        """Wall time spent computing the order (the curriculum's one-off cost)."""
 
     def _compute_order(self) -> list[int]:
+        start = time.perf_counter()
         self.scores = [float(s) for s in self.key(self.prompts)]
+        self.order_seconds = time.perf_counter() - start
         tiebreak = np.random.default_rng([self.seed, 11]).permutation(len(self.prompts))
         return sorted(range(len(self.prompts)), key=lambda i: (self.scores[i], tiebreak[i]))
 

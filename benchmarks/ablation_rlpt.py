@@ -22,7 +22,8 @@ mean gradient); the entropy of the unrestricted policy over training (the traine
 `entropy` is the restricted one under RLPT). Steadiness: the largest drop of held-out
 accuracy between consecutive evaluations, and the spread over seeds.
 
-Writes `<out>/runs.jsonl` (one line per run), `<out>/table.md`, `<out>/ablation.png`.
+Writes `<out>/runs.jsonl` (one line per run, as each finishes), `<out>/table.md`,
+`<out>/ablation.png`; `--summarise-only` rebuilds the last two from runs.jsonl.
 Last line: `RLPT vs GRPO: accuracy A1 vs A2, grad variance ratio V` (RLPT = GRPO+RLPT,
 K=8, source policy; V = its mean warm-start gradient variance / GRPO's).
 """
@@ -37,7 +38,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from rlpt_common import DAPO, make_config, rlpt, train_to_budget, variance_at, warm_start
+
+from rlpt_common import DAPO, WARM_ROOT, make_config, rlpt, train_to_budget, variance_at, warm_start
 
 VARIANTS: dict[str, list[str]] = {
     "GRPO": [],
@@ -86,6 +88,10 @@ def mean_sd(xs: list[float]) -> tuple[float, float]:
     return statistics.fmean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0)
 
 
+def _mean_or_nan(xs: list[float]) -> float:
+    return statistics.fmean(xs) if xs else float("nan")
+
+
 def summarise(runs: list[dict[str, Any]], threshold: float) -> tuple[list[dict], str]:
     rows = []
     for name in VARIANTS:
@@ -94,8 +100,8 @@ def summarise(runs: list[dict[str, Any]], threshold: float) -> tuple[list[dict],
             continue
         acc, acc_sd = mean_sd([r["final_acc"] for r in rs])
         hit = [r["samples_to_threshold"] for r in rs if r["samples_to_threshold"] is not None]
-        ent0 = statistics.fmean(r["entropy_full"][0][1] for r in rs)
-        ent1 = statistics.fmean(r["entropy_full"][-1][1] for r in rs)
+        ent0 = _mean_or_nan([r["entropy_full"][0][1] for r in rs if r["entropy_full"]])
+        ent1 = _mean_or_nan([r["entropy_full"][-1][1] for r in rs if r["entropy_full"]])
         rows.append({
             "variant": name, "acc": acc, "acc_sd": acc_sd,
             "start": statistics.fmean(r["start_acc"] for r in rs),
@@ -139,6 +145,8 @@ def plot(runs: list[dict[str, Any]], rows: list[dict], path: Path, threshold: fl
         ys = [statistics.fmean(r["evals"][i][1] for r in rs) for i in range(n)]
         ax[0, 0].plot([x / 1000 for x in xs[:n]], ys, style, marker="o", ms=3, label=name)
         n = min(len(r["entropy_full"]) for r in rs)
+        if n == 0:
+            continue
         ex = [rs[0]["entropy_full"][i][0] / 1000 for i in range(n)]
         ey = [statistics.fmean(r["entropy_full"][i][1] for r in rs) for i in range(n)]
         ax[0, 1].plot(ex, ey, style, label=name)
@@ -181,28 +189,36 @@ def main() -> None:
     ap.add_argument("--threshold", type=float, default=0.40)
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--out", default="bench_out/ablation_rlpt")
+    ap.add_argument("--warm-root", default=str(WARM_ROOT),
+                    help="where the SFT warm starts are kept (built once per seed)")
     ap.add_argument("--quick", action="store_true", help="smoke mode: seconds, 1 seed")
+    ap.add_argument("--summarise-only", action="store_true",
+                    help="no runs: rebuild the table, plot and last line from <out>/runs.jsonl")
     args = ap.parse_args()
     if args.quick:
-        args.seeds, args.budget_steps = args.seeds[:1], 3
+        args.seeds, args.budget_steps = args.seeds[:1], 2
         args.eval_every_steps, args.variance_batches = 2, 2
     torch.set_num_threads(2)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    runs = []
-    for seed in args.seeds:
-        model_path = warm_start(seed, args.quick)
+    runs_path = out / "runs.jsonl"
+    if args.summarise_only:
+        runs = [json.loads(line) for line in runs_path.read_text().splitlines() if line]
+    else:
+        runs_path.write_text("")
+        runs = []
+    for seed in [] if args.summarise_only else args.seeds:
+        model_path = warm_start(seed, args.quick, Path(args.warm_root))
         for name in args.variants:
             r = run_one(name, seed, model_path, args)
             runs.append(r)
+            with runs_path.open("a") as f:  # one line per finished run: partial results survive
+                f.write(json.dumps(r) + "\n")
             print(f"  {name:18s} seed {seed}: acc {r['start_acc']:.1%} -> {r['final_acc']:.1%}"
                   f" in {r['steps']} steps ({r['samples']} samples), grad var "
                   f"{r['grad_var']:.3g}; {r['time_variance_s'] + r['time_train_s']:.0f}s",
                   flush=True)
-    with (out / "runs.jsonl").open("w") as f:
-        for r in runs:
-            f.write(json.dumps(r) + "\n")
     rows, table = summarise(runs, args.threshold)
     (out / "table.md").write_text(table + "\n")
     plot(runs, rows, out / "ablation.png", args.threshold)

@@ -1,20 +1,23 @@
 """Knapsack RL budgets against uniform allocation at the same budget (arXiv 2509.25849).
 
-    python benchmarks/knapsack_vs_uniform.py [--seeds 0 1 2] [--steps 96]
+    python benchmarks/knapsack_vs_uniform.py [--seeds 0 1 2] [--steps 64] [--sft-steps 400]
         [--out bench_out/knapsack_vs_uniform] [--smoke]
 
 Warm start (once, shared by every run; reused if --out already holds it): the
 quickstart's tiny model SFT-trained on demonstrations from its forgetful teacher
 (`focusrl.quickstart.save_warm_start`), here on 1..3-digit additions, so success rates
-after SFT range from 0 (3-digit sums with carries) to 1 (1-digit sums).
+after SFT range from 0 (3-digit sums with carries) to 1 (1-digit sums). Model: width 64,
+3 layers, 4 heads (smaller than the quickstart's, to fit 6 RL runs in a CPU budget);
+`--sft-steps` x 128 sequences.
 
-RL, per seed: GRPO from the warm start for `--steps` steps x 32 prompts per step,
-budget 32 x 8 = 256 samples per step for both arms. `uniform` gives every prompt 8;
-`knapsack` splits the 256 by the knapsack over each prompt's recent success rate. Both
-arms draw the same prompts in the same order (shuffled passes, same seed). The training
-pool is small (512 prompts = 16 steps per pass) because the knapsack needs each
-prompt's success rate from an earlier pass: in the first pass every prompt is unseen
-and gets the default 8, so the two arms only differ from step 17 on.
+RL, per seed: GRPO from the warm start for `--steps` steps x 16 prompts per step
+(quickstart settings otherwise, but lr 5e-4 for the short run; temperature 1), budget
+16 x 8 = 128 samples per step for both arms. `uniform` gives every prompt 8; `knapsack`
+splits the 128 by the knapsack over each prompt's recent success rate. Both arms draw
+the same prompts in the same order (shuffled passes, same seed). The training pool is
+small (256 prompts = 16 steps per pass) because the knapsack needs each prompt's success
+rate from an earlier pass: in the first pass every prompt is unseen and gets the default
+8, so the two arms only differ from step 17 on.
 
 Measured per run: the share of groups with a non-zero advantage (= non-zero gradient;
 `groups_nonzero_adv` in metrics.jsonl), the share of *samples* in such groups, both over
@@ -43,7 +46,9 @@ from focusrl.types import Sample
 
 ARMS = ["uniform", "knapsack"]
 TASK = [
-    "data.arithmetic.min_digits=1", "data.arithmetic.max_digits=3", "data.num_train=512",
+    "data.arithmetic.min_digits=1", "data.arithmetic.max_digits=3", "data.num_train=256",
+    "rollout.prompts_per_step=16", "optim.lr=5e-4", "model.tiny.hidden_size=64",
+    "model.tiny.num_layers=3", "model.tiny.num_heads=4", "model.tiny.intermediate_size=192",
     "data.num_eval=200", "rollout.max_response_tokens=5", "train.progress=false",
     "train.eval_every=0", "train.checkpoint_every=0",
 ]
@@ -112,7 +117,7 @@ def report(records: list[dict[str, Any]]) -> list[str]:
     keys = [("nonzero_group_share", "nz groups"), ("nonzero_group_share_after_pass1",
             "nz groups p2+"), ("nonzero_sample_share", "nz samples"),
             ("nonzero_sample_share_after_pass1", "nz samples p2+"), ("accuracy", "held-out acc")]
-    lines = [f"{'arm':<9}" + "".join(f"{h:>18}" for _, h in keys) + "   n"]
+    lines = [f"{'arm':<9}" + "".join(f"{h:>18}" for _, h in keys) + " samples/step   n"]
     mean: dict[tuple[str, str], float] = {}
     for arm in ARMS:
         rs = [r for r in records if r["arm"] == arm]
@@ -124,7 +129,9 @@ def report(records: list[dict[str, Any]]) -> list[str]:
             mean[(arm, k)] = statistics.fmean(vals)
             sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
             cells.append(f"{mean[(arm, k)]:>10.1f} ± {sd:>4.1f}")
-        lines.append(f"{arm:<9}" + "".join(f"{c:>18}" for c in cells) + f"   {len(rs)}")
+        per_step = statistics.fmean(r["samples_generated"] / r["steps"] for r in rs)
+        lines.append(f"{arm:<9}" + "".join(f"{c:>18}" for c in cells)
+                     + f" {per_step:>12.1f}   {len(rs)}")
     if all((a, "accuracy") in mean for a in ARMS):
         def rel(k: str) -> float:
             u = mean[("uniform", k)]
@@ -144,8 +151,8 @@ def report(records: list[dict[str, Any]]) -> list[str]:
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--steps", type=int, default=96)
-    ap.add_argument("--sft-steps", type=int, default=800)
+    ap.add_argument("--steps", type=int, default=64)
+    ap.add_argument("--sft-steps", type=int, default=400)
     ap.add_argument("--out", default="bench_out/knapsack_vs_uniform")
     ap.add_argument("--smoke", action="store_true", help="seconds: tiny shapes, few steps")
     args = ap.parse_args(argv)

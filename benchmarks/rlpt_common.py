@@ -35,7 +35,7 @@ COMMON = ["train.progress=false", "train.checkpoint_every=0", "threads=2"]
 """Added to the quickstart's settings in every benchmark run."""
 
 QUICK = [
-    "sft.steps=15", "data.num_train=400", "data.num_eval=24",
+    "sft.steps=10", "sft.batch_sequences=32", "data.num_train=400", "data.num_eval=24",
     "rollout.prompts_per_step=4", "rollout.samples_per_prompt=4",
 ]
 """Smoke mode: seconds, not minutes; checks structure, not numbers."""
@@ -71,9 +71,11 @@ def batch_gradient(c: Components, step: int) -> tuple[torch.Tensor, dict[str, fl
     clipping. No optimizer step. Also returns the batch's sample metrics."""
     cfg = c.cfg
     samples, tally = rollout(c, step)
+    params = [p for p in c.model.parameters() if p.requires_grad]
+    if not samples:  # DAPO: every group had equal rewards; the trainer skips the update
+        return torch.cat([torch.zeros_like(p).flatten() for p in params]), tally
     assign_advantages(samples, cfg)
     batch = build_batch(samples, c.tokenizer.pad_token_id, c.device)
-    params = [p for p in c.model.parameters() if p.requires_grad]
     c.model.zero_grad(set_to_none=True)
     c.model.train()
     num_seqs = float((batch.mask.sum(-1) > 0).sum())

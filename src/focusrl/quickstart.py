@@ -45,7 +45,7 @@ QUICKSTART_SETTINGS = [
     "train.steps=600",
     "train.eval_every=100",
     "train.checkpoint_every=0",
-    "sft.steps=800",
+    "sft.steps=1200",
     "sft.lr=1e-3",
     "sft.batch_sequences=128",
 ]

@@ -60,6 +60,23 @@ def test_full_estimator_weights_each_sample_equally():
     assert est([Prompt(id="q", text="q")]) == [pytest.approx((1.0 + 4.0) / 2)]
 
 
+def test_estimators_count_their_generated_tokens_and_the_sampler_its_seconds():
+    engine = TableEngine({"q": [[1.0, 1.0, 1.0, 1.0], [4.0]]})
+    est = PrefixEntropyEstimator(engine, prefix_tokens=3, num_samples=2)
+    est([Prompt(id="q", text="q")])
+    est([Prompt(id="q", text="q")])
+    assert est.tokens_generated == 2 * (3 + 1)  # truncated to 3 tokens, and 1 token
+    prompts, table = _pool(20)
+    sampler = EDCOSampler(prompts, 1, seed=0, estimator=CountingEstimator(table),
+                          pool_prompts=5, refresh_steps=1)
+    sampler.next_prompts(1)
+    sampler.next_prompts(1)
+    assert sampler.estimate_seconds_total >= sampler.last_refresh["estimate_seconds"] >= 0.0
+    restored = EDCOSampler(prompts, 1, 0, CountingEstimator(table), 5, 1)
+    restored.load_state_dict(sampler.state_dict())
+    assert restored.estimate_seconds_total == sampler.estimate_seconds_total
+
+
 def test_top_entropy_keeps_the_highest_share_with_ties_by_position():
     assert top_entropy_indices([0.1, 0.9, 0.5, 0.9], 0.5) == [1, 3]
     assert top_entropy_indices([0.1, 0.9, 0.5], 0.34) == [1, 2]  # ceil(1.02) = 2

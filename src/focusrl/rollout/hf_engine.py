@@ -95,7 +95,15 @@ class HFEngine:
         samples: list[Sample] = []
         for start in range(0, len(flat), self.batch_samples):
             chunk = flat[start : start + self.batch_samples]
-            out = self._generate_batch([ids for _, ids in chunk], params)
+            # each distinct prompt is prefilled once; its KV cache serves all its samples
+            rows: dict[int, int] = {}
+            unique: list[list[int]] = []
+            for req, ids in chunk:
+                if id(req) not in rows:
+                    rows[id(req)] = len(unique)
+                    unique.append(ids)
+            index = [rows[id(req)] for req, _ in chunk]
+            out = self._generate_batch(unique, index, params)
             samples.extend(self._to_samples(chunk, out))
         return samples
 
@@ -134,22 +142,30 @@ class HFEngine:
             result.append(sample)
         return result
 
-    def _prefill(self, model: Any, ids: torch.Tensor, mask: torch.Tensor):
+    def _prefill(self, model: Any, ids: torch.Tensor, mask: torch.Tensor, index: torch.Tensor):
+        """Prefill the distinct prompts, then give every sample its prompt's cache rows."""
         position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
         out = model(input_ids=ids, attention_mask=mask, position_ids=position_ids, use_cache=True)
-        return out.logits[:, -1, :].float(), out.past_key_values, position_ids[:, -1]
+        cache = out.past_key_values
+        if len(index) != ids.size(0) or bool((index != torch.arange(len(index))).any()):
+            cache.batch_select_indices(index.to(ids.device))
+        return out.logits[:, -1, :].float()[index], cache, position_ids[index, -1]
 
     @torch.no_grad()
-    def _generate_batch(self, prompts: list[list[int]], params: SamplingParams) -> _Batch:
+    def _generate_batch(
+        self, prompts: list[list[int]], index: list[int], params: SamplingParams
+    ) -> _Batch:
+        """Sample one response per entry of `index` (a row of `prompts` each)."""
         dev = self.device
-        bsz = len(prompts)
         width = max(len(p) for p in prompts)
-        ids = torch.full((bsz, width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((bsz, width), dtype=torch.long)
+        ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(prompts), width), dtype=torch.long)
         for i, p in enumerate(prompts):  # left padding: every prompt ends at column width-1
             ids[i, width - len(p) :] = torch.tensor(p)
             mask[i, width - len(p) :] = 1
-        ids, mask = ids.to(dev), mask.to(dev)
+        ids = ids.to(dev)
+        rows = torch.tensor(index, dtype=torch.long)
+        bsz = len(index)
 
         was_training = self.model.training
         self.model.eval()
@@ -158,10 +174,11 @@ class HFEngine:
             raise ValueError("RLPT source 'reference' needs a reference model; the trainer "
                              "builds one when algorithm.rlpt.source=reference.")
         try:
-            logits, cache, pos = self._prefill(self.model, ids, mask)
+            logits, cache, pos = self._prefill(self.model, ids, mask.to(dev), rows)
             ref_logits = ref_cache = None
             if use_ref:
-                ref_logits, ref_cache, _ = self._prefill(self.ref_model, ids, mask)
+                ref_logits, ref_cache, _ = self._prefill(self.ref_model, ids, mask.to(dev), rows)
+            mask = mask[rows].to(dev)
             steps = params.max_new_tokens
             out_tokens = torch.full((bsz, steps), self.pad_id, dtype=torch.long, device=dev)
             out_logp = torch.zeros((bsz, steps), device=dev)

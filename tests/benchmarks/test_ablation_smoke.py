@@ -1,0 +1,37 @@
+"""The RLPT ablation's smoke mode runs end to end and writes its table, plot and last line.
+
+Checks the output's structure only (rows, columns, the last line's format), not numbers:
+the smoke mode trains for two tiny steps from a ten-step SFT warm start.
+"""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "benchmarks" / "ablation_rlpt.py"
+VARIANTS = ["GRPO", "GRPO+RLPT K=8", "DAPO", "DAPO+RLPT K=8", "GRPO+RLPT K=2",
+            "GRPO+RLPT K=4", "GRPO+RLPT K=16", "GRPO+RLPT K=8 ref"]
+LAST_LINE = re.compile(
+    r"^RLPT vs GRPO: accuracy \d+\.\d% vs \d+\.\d%, grad variance ratio (\d+\.\d\d|nan|inf)$")
+
+
+@pytest.mark.slow
+def test_ablation_quick_mode_writes_table_plot_and_last_line(tmp_path):
+    out = tmp_path / "ablation"
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--out", str(out),
+         "--warm-root", str(tmp_path / "warm")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    last = proc.stdout.strip().splitlines()[-1]
+    assert LAST_LINE.match(last), last
+    table = (out / "table.md").read_text().strip().splitlines()
+    assert table[0].startswith("| variant | final held-out acc")
+    assert [row.split("|")[1].strip() for row in table[2:]] == VARIANTS
+    assert all(row.count("|") == table[0].count("|") for row in table)
+    assert (out / "ablation.png").stat().st_size > 10_000
+    assert len((out / "runs.jsonl").read_text().splitlines()) == len(VARIANTS)

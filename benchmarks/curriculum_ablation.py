@@ -1,16 +1,16 @@
 """Curriculum ablation: EDCO vs uniform vs easy-to-hard vs perplexity, for SFT and for RL.
 
-    python benchmarks/curriculum_ablation.py [--seeds 0 1 2] [--sft-steps 200]
-        [--rl-steps 60] [--out bench_out/curriculum_ablation] [--smoke]
+    python benchmarks/curriculum_ablation.py [--seeds 0 1 2] [--sft-steps 1000]
+        [--rl-steps 200] [--out bench_out/curriculum_ablation] [--smoke]
 
-Task: generated addition with 1..3-digit operands (meta['difficulty'] = total operand
-digits, 2..6), 2000 training prompts, the same 200 held-out prompts for every run.
+Task: generated addition with 1..2-digit operands (meta['difficulty'] = total operand
+digits, 2..4), 2000 training prompts, the same 200 held-out prompts for every run.
 Model: the built-in tiny model (Qwen2 architecture, character tokenizer) at width 64,
 3 layers, 4 heads (as in edco_estimator.py), threads=2: small enough that 24 runs fit in
 a CPU budget, which is also why the step counts are small.
 
 SFT phase, per seed and arm: the tiny model from scratch (init seeded by the run seed),
-`run_sft` for `--sft-steps` steps x 64 sequences (lr 1e-3) drawn from the arm's sampler (exactly
+`run_sft` for `--sft-steps` steps x 64 sequences (lr 2e-3) drawn from the arm's sampler (exactly
 what `focusrl sft ... curriculum.kind=ARM` runs), then greedy held-out accuracy.
 RL phase, per seed and arm: start from that seed's *uniform* SFT model (a common warm
 start), GRPO for `--rl-steps` steps x 16 prompts x 8 samples (lr 5e-4) drawn from the arm's
@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformers.utils import logging as hf_logging
 
 from focusrl.config import Config, load_config
 from focusrl.trainer.components import Components, build_components
@@ -49,11 +50,11 @@ from focusrl.trainer.sft import run_sft
 ARMS = ["uniform", "edco", "easy_to_hard", "perplexity"]
 TASK = [
     "threads=2", "data.source=arithmetic", "data.arithmetic.min_digits=1",
-    "data.arithmetic.max_digits=3", "data.num_train=2000", "data.num_eval=200",
+    "data.arithmetic.max_digits=2", "data.num_train=2000", "data.num_eval=200",
     "rewards.parts=[{kind: numeric, args: {extract: full}}]",
     "rollout.max_response_tokens=5", "rollout.temperature=1.0",
     "train.progress=false", "train.checkpoint_every=0", "train.eval_every=0",
-    "sft.batch_sequences=64", "sft.lr=1e-3", "sft.warmup_steps=20",
+    "sft.batch_sequences=64", "sft.lr=2e-3", "sft.warmup_steps=20",
     "rollout.prompts_per_step=16", "rollout.samples_per_prompt=8",
     "optim.lr=5e-4", "optim.warmup_steps=5", "model.tiny.hidden_size=64",
     "model.tiny.num_layers=3", "model.tiny.num_heads=4", "model.tiny.intermediate_size=192",
@@ -182,14 +183,15 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--arms", nargs="+", default=ARMS, choices=ARMS)
     ap.add_argument("--phases", nargs="+", default=["sft", "rl"], choices=["sft", "rl"])
-    ap.add_argument("--sft-steps", type=int, default=200)
-    ap.add_argument("--rl-steps", type=int, default=60)
+    ap.add_argument("--sft-steps", type=int, default=1000)
+    ap.add_argument("--rl-steps", type=int, default=200)
     ap.add_argument("--out", default="bench_out/curriculum_ablation")
     ap.add_argument("--smoke", action="store_true", help="seconds: tiny shapes, few steps")
     args = ap.parse_args(argv)
     if args.smoke:
         args.seeds, args.sft_steps, args.rl_steps = args.seeds[:1], 3, 2
     torch.set_num_threads(1 if args.smoke else 2)
+    hf_logging.disable_progress_bar()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     arms = [a for a in ARMS if a in args.arms]

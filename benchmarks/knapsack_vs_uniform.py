@@ -1,17 +1,16 @@
 """Knapsack RL budgets against uniform allocation at the same budget (arXiv 2509.25849).
 
-    python benchmarks/knapsack_vs_uniform.py [--seeds 0 1 2] [--steps 64] [--sft-steps 400]
+    python benchmarks/knapsack_vs_uniform.py [--seeds 0 1 2] [--steps 150] [--sft-steps 800]
         [--out bench_out/knapsack_vs_uniform] [--smoke]
 
 Warm start (once, shared by every run; reused if --out already holds it): the
 quickstart's tiny model SFT-trained on demonstrations from its forgetful teacher
-(`focusrl.quickstart.save_warm_start`), here on 1..3-digit additions, so success rates
-after SFT range from 0 (3-digit sums with carries) to 1 (1-digit sums). Model: width 64,
-3 layers, 4 heads (smaller than the quickstart's, to fit 6 RL runs in a CPU budget);
-`--sft-steps` x 128 sequences.
+(`focusrl.quickstart.save_warm_start`: the quickstart's model, task and SFT, 1..2-digit
+additions), so success rates after SFT range from 0 (sums whose carries the teacher
+dropped) to 1 (1-digit sums).
 
 RL, per seed: GRPO from the warm start for `--steps` steps x 16 prompts per step
-(quickstart settings otherwise, but lr 5e-4 for the short run; temperature 1), budget
+(quickstart settings otherwise: lr 2e-4, temperature 1), budget
 16 x 8 = 128 samples per step for both arms. `uniform` gives every prompt 8; `knapsack`
 splits the 128 by the knapsack over each prompt's recent success rate. Both arms draw
 the same prompts in the same order (shuffled passes, same seed). The training pool is
@@ -38,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformers.utils import logging as hf_logging
 
 from focusrl.quickstart import quickstart_config, save_warm_start
 from focusrl.trainer.components import Components, build_components
@@ -46,9 +46,7 @@ from focusrl.types import Sample
 
 ARMS = ["uniform", "knapsack"]
 TASK = [
-    "data.arithmetic.min_digits=1", "data.arithmetic.max_digits=3", "data.num_train=256",
-    "rollout.prompts_per_step=16", "optim.lr=5e-4", "model.tiny.hidden_size=64",
-    "model.tiny.num_layers=3", "model.tiny.num_heads=4", "model.tiny.intermediate_size=192",
+    "data.num_train=256", "rollout.prompts_per_step=16",
     "data.num_eval=200", "rollout.max_response_tokens=5", "train.progress=false",
     "train.eval_every=0", "train.checkpoint_every=0",
 ]
@@ -151,8 +149,8 @@ def report(records: list[dict[str, Any]]) -> list[str]:
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--steps", type=int, default=64)
-    ap.add_argument("--sft-steps", type=int, default=400)
+    ap.add_argument("--steps", type=int, default=150)
+    ap.add_argument("--sft-steps", type=int, default=800)
     ap.add_argument("--out", default="bench_out/knapsack_vs_uniform")
     ap.add_argument("--smoke", action="store_true", help="seconds: tiny shapes, few steps")
     args = ap.parse_args(argv)
@@ -160,6 +158,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     if args.smoke:
         args.seeds, args.steps = args.seeds[:1], 6
     torch.set_num_threads(1 if args.smoke else 2)
+    hf_logging.disable_progress_bar()
     out = Path(args.out)
     warm = out / "warm" / "sft_model"
     if not warm.is_dir():

@@ -3,16 +3,17 @@
 Same tiny model (built by focusrl, saved to a temporary directory, loaded by both), same
 generated arithmetic prompts, same batch (prompts x samples), same response length,
 same number of steps, fp32, 2 torch threads, no KL (both frameworks' default), one
-optimiser pass per batch. TRL's gradient checkpointing (on by default in TRL 1.x) is
-turned off, since focusrl does not checkpoint activations on this model. Each
-framework runs in its own subprocess so peak RSS is its own; the first step (warm-up)
-is excluded from the mean.
+optimiser pass per batch. TRL runs twice: as it comes (`trl`: its defaults, which
+include gradient checkpointing) and matched to focusrl (`trl-matched`: gradient
+checkpointing off, since focusrl does not checkpoint activations). Each run is its own
+subprocess so peak RSS is its own; the first step (warm-up) is excluded from the mean.
 
     python benchmarks/vs_trl.py [--steps 6] [--prompts 8] [--samples 8]
 
 Short setting: responses of at most 8 tokens (EOS allowed). Long setting: exactly 128
 tokens (EOS ignored by focusrl's `ignore_eos`, and `min_new_tokens` for TRL).
-Last line: `focusrl/trl seconds per step: short R1, long R2`.
+The last line compares with TRL as it comes: `focusrl/trl seconds per step: short R1,
+long R2`; the line before it gives the ratios against `trl-matched`.
 """
 
 from __future__ import annotations
@@ -104,7 +105,8 @@ def run_trl(args: argparse.Namespace) -> dict:
         cfg = GRPOConfig(
             output_dir=out, per_device_train_batch_size=args.prompts * args.samples,
             num_generations=args.samples, max_completion_length=args.tokens,
-            max_steps=args.steps, learning_rate=1e-5, gradient_checkpointing=False,
+            max_steps=args.steps, learning_rate=1e-5,
+            gradient_checkpointing=args.worker == "trl",  # TRL's default is on
             use_cpu=True, report_to="none", logging_steps=10_000, save_strategy="no",
             temperature=1.0, beta=0.0, loss_type="dapo", seed=0,
             generation_kwargs={"min_new_tokens": args.tokens} if args.long else None,
@@ -119,7 +121,7 @@ def run_trl(args: argparse.Namespace) -> dict:
 
 
 def worker_main(args: argparse.Namespace) -> None:
-    fn = run_focusrl if args.worker == "focusrl" else run_trl
+    fn = run_focusrl if args.worker == "focusrl" else run_trl  # trl, trl-matched
     print("RESULT " + json.dumps(fn(args)), flush=True)
 
 
@@ -140,7 +142,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--prompts", type=int, default=8)
     ap.add_argument("--samples", type=int, default=8)
-    ap.add_argument("--worker", choices=["focusrl", "trl"])
+    ap.add_argument("--worker", choices=["focusrl", "trl", "trl-matched"])
     ap.add_argument("--model")
     ap.add_argument("--tokens", type=int, default=8)
     ap.add_argument("--long", action="store_true")
@@ -148,17 +150,21 @@ def main() -> None:
     if args.worker:
         worker_main(args)
         return
-    ratios = {}
+    ratios, matched = {}, {}
     with tempfile.TemporaryDirectory() as model_dir:
         build_model(model_dir)
         print(f"batch: {args.prompts} prompts x {args.samples} samples, {args.steps} steps "
               "(first excluded), tiny Qwen2 0.87M params, fp32, 2 threads")
-        print(f"{'setting':<8} {'framework':<9} {'s/step':>8} {'peak RSS MB':>12}")
+        print(f"{'setting':<8} {'framework':<12} {'s/step':>8} {'peak RSS MB':>12}")
         for name, tokens, long in (("short", 8, False), ("long", 128, True)):
-            res = {fw: spawn(fw, model_dir, tokens, long, args) for fw in ("focusrl", "trl")}
+            res = {fw: spawn(fw, model_dir, tokens, long, args)
+                   for fw in ("focusrl", "trl", "trl-matched")}
             for fw, r in res.items():
-                print(f"{name:<8} {fw:<9} {r['sec_per_step']:>8.3f} {r['peak_rss_mb']:>12.0f}")
+                print(f"{name:<8} {fw:<12} {r['sec_per_step']:>8.3f} {r['peak_rss_mb']:>12.0f}")
             ratios[name] = res["focusrl"]["sec_per_step"] / res["trl"]["sec_per_step"]
+            matched[name] = res["focusrl"]["sec_per_step"] / res["trl-matched"]["sec_per_step"]
+    print(f"focusrl/trl-matched seconds per step: short {matched['short']:.2f}, "
+          f"long {matched['long']:.2f}")
     print(f"focusrl/trl seconds per step: short {ratios['short']:.2f}, long {ratios['long']:.2f}")
 
 

@@ -87,7 +87,8 @@ def train(
             passes=cfg.train.passes_per_batch, micro_batch_samples=cfg.train.micro_batch_samples,
             grad_clip=cfg.optim.grad_clip, temperature=cfg.rollout.temperature,
             max_length=cfg.algorithm.max_length_normalizer or cfg.rollout.max_response_tokens,
-            ref_model=c.ref_model, generator=c.loss_generator)
+            ref_model=c.ref_model if cfg.algorithm.kl_coef > 0 else None,
+            generator=c.loss_generator)
         t2 = time.perf_counter()
         total_tokens += sum(s.num_response_tokens for s in samples)
         record.update(step=step, **sample_metrics(samples, c), **update.metrics,

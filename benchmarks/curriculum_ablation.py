@@ -56,7 +56,7 @@ TASK = [
     "train.progress=false", "train.checkpoint_every=0", "train.eval_every=0",
     "sft.batch_sequences=64", "sft.lr=2e-3", "sft.warmup_steps=20",
     "rollout.prompts_per_step=16", "rollout.samples_per_prompt=8",
-    "optim.lr=5e-4", "optim.warmup_steps=5", "model.tiny.hidden_size=64",
+    "optim.warmup_steps=5", "model.tiny.hidden_size=64",
     "model.tiny.num_layers=3", "model.tiny.num_heads=4", "model.tiny.intermediate_size=192",
 ]
 SMOKE = [
@@ -70,7 +70,8 @@ SMOKE = [
 def make_config(arm: str, seed: int, run_dir: Path, args: argparse.Namespace) -> Config:
     return load_config(None, [*TASK, *(SMOKE if args.smoke else []), f"seed={seed}",
                               f"run_dir={run_dir}", f"curriculum.kind={arm}",
-                              f"sft.steps={args.sft_steps}", f"train.steps={args.rl_steps}"])
+                              f"sft.steps={args.sft_steps}", f"train.steps={args.rl_steps}",
+                              f"optim.lr={args.rl_lr}"])
 
 
 def held_out(c: Components) -> dict[str, Any]:
@@ -185,6 +186,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap.add_argument("--phases", nargs="+", default=["sft", "rl"], choices=["sft", "rl"])
     ap.add_argument("--sft-steps", type=int, default=1000)
     ap.add_argument("--rl-steps", type=int, default=200)
+    ap.add_argument("--rl-lr", type=float, default=5e-4,
+                    help="RL learning rate (5e-4 collapsed every arm in our run; try 2e-4)")
     ap.add_argument("--out", default="bench_out/curriculum_ablation")
     ap.add_argument("--smoke", action="store_true", help="seconds: tiny shapes, few steps")
     args = ap.parse_args(argv)

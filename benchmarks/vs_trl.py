@@ -6,9 +6,10 @@ same number of steps, fp32, 2 torch threads, no KL (both frameworks' default), o
 optimiser pass per batch. TRL runs twice: as it comes (`trl`: its defaults, which
 include gradient checkpointing) and matched to focusrl (`trl-matched`: gradient
 checkpointing off, since focusrl does not checkpoint activations). Each run is its own
-subprocess so peak RSS is its own; the first step (warm-up) is excluded from the mean.
+subprocess so peak RSS is its own; the first step (warm-up) is excluded, and the figure
+is the median over the other steps (robust to a stray spike of machine load).
 
-    python benchmarks/vs_trl.py [--steps 6] [--prompts 8] [--samples 8]
+    python benchmarks/vs_trl.py [--steps 8] [--prompts 8] [--samples 8]
 
 Short setting: responses of at most 8 tokens (EOS allowed). Long setting: exactly 128
 tokens (EOS ignored by focusrl's `ignore_eos`, and `min_new_tokens` for TRL).
@@ -22,6 +23,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -73,7 +75,7 @@ def run_focusrl(args: argparse.Namespace) -> dict:
         rows = read_metrics(f"{run_dir}/metrics.jsonl")
     times = [r["time_step"] for r in rows[1:]]
     lengths = [r["response_length"] for r in rows]
-    return {"sec_per_step": sum(times) / len(times), "peak_rss_mb": peak_rss_mb(),
+    return {"sec_per_step": statistics.median(times), "peak_rss_mb": peak_rss_mb(),
             "mean_response_tokens": sum(lengths) / len(lengths)}
 
 
@@ -115,8 +117,7 @@ def run_trl(args: argparse.Namespace) -> dict:
         trainer = GRPOTrainer(model=model, reward_funcs=reward, args=cfg, train_dataset=data,
                               processing_class=tok, callbacks=[Timer()])
         trainer.train()
-    per_step = times[1:]
-    return {"sec_per_step": sum(per_step) / len(per_step), "peak_rss_mb": peak_rss_mb(),
+    return {"sec_per_step": statistics.median(times[1:]), "peak_rss_mb": peak_rss_mb(),
             "mean_response_chars": sum(lengths) / max(len(lengths), 1)}
 
 
@@ -139,7 +140,7 @@ def spawn(framework: str, model: str, tokens: int, long: bool, args: argparse.Na
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--steps", type=int, default=6)
+    ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--prompts", type=int, default=8)
     ap.add_argument("--samples", type=int, default=8)
     ap.add_argument("--worker", choices=["focusrl", "trl", "trl-matched"])
@@ -154,7 +155,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as model_dir:
         build_model(model_dir)
         print(f"batch: {args.prompts} prompts x {args.samples} samples, {args.steps} steps "
-              "(first excluded), tiny Qwen2 0.87M params, fp32, 2 threads")
+              "(first excluded; median), tiny Qwen2 0.87M params, fp32, 2 threads")
         print(f"{'setting':<8} {'framework':<12} {'s/step':>8} {'peak RSS MB':>12}")
         for name, tokens, long in (("short", 8, False), ("long", 128, True)):
             res = {fw: spawn(fw, model_dir, tokens, long, args)

@@ -1,4 +1,4 @@
-"""Fixtures of the reward tests: where the shared data sets live."""
+"""Fixtures shared by all tests: where the shared data sets live."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,18 @@ import numpy as np
 from focusrl.types import Prompt, Sample
 
 
+def take_cycling(order: Sequence[int], position: int, count: int) -> tuple[list[int], int]:
+    """The next `count` entries of `order` from `position`, wrapping around at its end;
+    returns them and the new position (for samplers that cycle through a fixed order)."""
+    taken = []
+    for _ in range(count):
+        if position >= len(order):
+            position = 0
+        taken.append(order[position])
+        position += 1
+    return taken, position
+
+
 class PromptSampler(Protocol):
     def next_prompts(self, num_prompts: int) -> list[tuple[Prompt, int]]:
         """The next `num_prompts` prompts, each with its number of samples."""

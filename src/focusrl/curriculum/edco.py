@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from focusrl.curriculum.base import UniformSampler
+from focusrl.curriculum.base import UniformSampler, take_cycling
 from focusrl.rollout.base import RolloutEngine
 from focusrl.types import GenerationRequest, Prompt, Sample, SamplingParams
 
@@ -162,13 +162,8 @@ class EDCOSampler:
         if self.calls % self.refresh_steps == 0:
             self.refresh()
         self.calls += 1
-        out = []
-        for _ in range(num_prompts):
-            if self.position >= len(self.selected):
-                self.position = 0
-            out.append((self.prompts[self.selected[self.position]], self.samples_per_prompt))
-            self.position += 1
-        return out
+        picked, self.position = take_cycling(self.selected, self.position, num_prompts)
+        return [(self.prompts[i], self.samples_per_prompt) for i in picked]
 
     def observe(self, samples: Sequence[Sample]) -> None:
         return None

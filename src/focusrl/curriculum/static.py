@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from focusrl.curriculum.base import take_cycling
 from focusrl.types import Prompt, Sample
 
 PerplexityScorer = Callable[[Sequence[Prompt]], list[float]]
@@ -63,13 +64,8 @@ class StaticOrderSampler:
     def next_prompts(self, num_prompts: int) -> list[tuple[Prompt, int]]:
         if self.order is None:
             self.order = self._compute_order()
-        out = []
-        for _ in range(num_prompts):
-            if self.position >= len(self.order):
-                self.position = 0
-            out.append((self.prompts[self.order[self.position]], self.samples_per_prompt))
-            self.position += 1
-        return out
+        picked, self.position = take_cycling(self.order, self.position, num_prompts)
+        return [(self.prompts[i], self.samples_per_prompt) for i in picked]
 
     def observe(self, samples: Sequence[Sample]) -> None:
         return None

@@ -76,7 +76,7 @@ def run_focusrl(args: argparse.Namespace) -> dict:
     times = [r["time_step"] for r in rows[1:]]
     lengths = [r["response_length"] for r in rows]
     return {"sec_per_step": statistics.median(times), "peak_rss_mb": peak_rss_mb(),
-            "mean_response_tokens": sum(lengths) / len(lengths)}
+            "mean_response_tokens": sum(lengths) / len(lengths), "precision": "fp32"}
 
 
 def run_trl(args: argparse.Namespace) -> dict:
@@ -109,6 +109,8 @@ def run_trl(args: argparse.Namespace) -> dict:
             num_generations=args.samples, max_completion_length=args.tokens,
             max_steps=args.steps, learning_rate=1e-5,
             gradient_checkpointing=args.worker == "trl",  # TRL's default is on
+            # TRL's default is bf16 autocast (also on the CPU); matched runs fp32 like focusrl
+            **({"bf16": False} if args.worker == "trl-matched" else {}),
             use_cpu=True, report_to="none", logging_steps=10_000, save_strategy="no",
             temperature=1.0, beta=0.0, loss_type="dapo", seed=0,
             generation_kwargs={"min_new_tokens": args.tokens} if args.long else None,
@@ -117,8 +119,10 @@ def run_trl(args: argparse.Namespace) -> dict:
         trainer = GRPOTrainer(model=model, reward_funcs=reward, args=cfg, train_dataset=data,
                               processing_class=tok, callbacks=[Timer()])
         trainer.train()
+        precision = str(trainer.accelerator.mixed_precision)
     return {"sec_per_step": statistics.median(times[1:]), "peak_rss_mb": peak_rss_mb(),
-            "mean_response_chars": sum(lengths) / max(len(lengths), 1)}
+            "mean_response_chars": sum(lengths) / max(len(lengths), 1),
+            "precision": "fp32" if precision == "no" else f"{precision} autocast"}
 
 
 def worker_main(args: argparse.Namespace) -> None:
@@ -156,12 +160,13 @@ def main() -> None:
         build_model(model_dir)
         print(f"batch: {args.prompts} prompts x {args.samples} samples, {args.steps} steps "
               "(first excluded; median), tiny Qwen2 0.87M params, fp32, 2 threads")
-        print(f"{'setting':<8} {'framework':<12} {'s/step':>8} {'peak RSS MB':>12}")
+        print(f"{'setting':<8} {'framework':<12} {'s/step':>8} {'peak RSS MB':>12}  precision")
         for name, tokens, long in (("short", 8, False), ("long", 128, True)):
             res = {fw: spawn(fw, model_dir, tokens, long, args)
                    for fw in ("focusrl", "trl", "trl-matched")}
             for fw, r in res.items():
-                print(f"{name:<8} {fw:<12} {r['sec_per_step']:>8.3f} {r['peak_rss_mb']:>12.0f}")
+                print(f"{name:<8} {fw:<12} {r['sec_per_step']:>8.3f} {r['peak_rss_mb']:>12.0f}  "
+                      f"{r['precision']}")
             ratios[name] = res["focusrl"]["sec_per_step"] / res["trl"]["sec_per_step"]
             matched[name] = res["focusrl"]["sec_per_step"] / res["trl-matched"]["sec_per_step"]
     print(f"focusrl/trl-matched seconds per step: short {matched['short']:.2f}, "

@@ -73,6 +73,10 @@ class RolloutConfig:
     """Most sequences generated in one batched call."""
     ignore_eos: bool = False
     """Generate exactly max_response_tokens per sample (for benchmarks)."""
+    lean_decode: bool = True
+    """Decode Llama-family models (llama, qwen2, qwen3, mistral) with focusrl's lean
+    one-token step (same outputs, less overhead); other models always use the
+    transformers forward. false forces the transformers forward."""
 
     def validate(self) -> None:
         if self.prompts_per_step < 1 or self.samples_per_prompt < 1:
@@ -123,6 +127,10 @@ class TrainConfig:
     """Optimiser passes over each rollout batch (PPO epochs), one optimizer step each."""
     micro_batch_samples: int = 64
     """Sequences per forward/backward; gradients accumulate over micro-batches."""
+    shared_prefix_forward: bool = True
+    """Llama-family models (llama, qwen2, qwen3, mistral): forward each distinct prompt of a
+    micro-batch once and let its group's responses attend to it (same gradients, fewer
+    tokens). Other models, or false: the transformers forward over every row."""
     eval_every: int = 25
     """Evaluate on the held-out prompts every this many steps (0 = only at the end)."""
     eval_samples_per_prompt: int = 0

@@ -8,13 +8,15 @@ generate()'s per-step processor machinery, which dominates on small models.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from focusrl.algorithms.logprobs import entropy_from_logits
+from focusrl.models.lean import LeanDecoder
+from focusrl.rollout.kv_cache import reserve
 from focusrl.rollout.promising import promising_support, support_width
 from focusrl.types import GenerationRequest, Sample, SamplingParams
 
@@ -69,12 +71,16 @@ class HFEngine:
         seed: int = 0,
         batch_samples: int = 512,
         ref_model: Any = None,
+        lean_decode: bool = True,
     ):
         self.model = model
         self.tokenizer = tokenizer
         self.device = torch.device(device)
         self.batch_samples = batch_samples
         self.ref_model = ref_model
+        self.lean_decode = lean_decode
+        self.decode_path = ""
+        """'lean' or 'transformers': which step the last generate call used."""
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.eos_ids = torch.tensor(_eos_ids(model, tokenizer), device=self.device)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
@@ -142,14 +148,39 @@ class HFEngine:
             result.append(sample)
         return result
 
-    def _prefill(self, model: Any, ids: torch.Tensor, mask: torch.Tensor, index: torch.Tensor):
-        """Prefill the distinct prompts, then give every sample its prompt's cache rows."""
+    def _prefill(self, model: Any, ids: torch.Tensor, mask: torch.Tensor, index: torch.Tensor,
+                 new_tokens: int) -> tuple[torch.Tensor, torch.Tensor, Callable]:
+        """Prefill the distinct prompts (left-padded `ids`, `mask`) once, give every sample
+        its prompt's cache rows (`index`), and return (first logits (B, V), positions (B,),
+        step) where `step(tokens, positions, t)` decodes token t and returns the next logits.
+
+        The step is `LeanDecoder.step` for Llama-family models (models/lean.py) and
+        the transformers forward otherwise, over a cache that grows in place (kv_cache)."""
         position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
         out = model(input_ids=ids, attention_mask=mask, position_ids=position_ids, use_cache=True)
         cache = out.past_key_values
         if len(index) != ids.size(0) or bool((index != torch.arange(len(index))).any()):
             cache.batch_select_indices(index.to(ids.device))
-        return out.logits[:, -1, :].float()[index], cache, position_ids[index, -1]
+        logits = out.logits[:, -1, :].float()[index]
+        del out
+        width = ids.size(1)
+        full_mask = torch.ones((len(index), width + new_tokens), dtype=mask.dtype,
+                               device=mask.device)
+        full_mask[:, :width] = mask[index.to(mask.device)]
+        lean = LeanDecoder.build(model) if self.lean_decode else None
+        if lean is not None and lean.start(cache, full_mask[:, :width], new_tokens):
+            self.decode_path = "lean"
+            return logits, position_ids[index, -1], lambda tok, pos, t: lean.step(tok, pos)
+        reserve(cache, new_tokens)
+        self.decode_path = "transformers"
+
+        def hf_step(tok: torch.Tensor, pos: torch.Tensor, t: int) -> torch.Tensor:
+            # the attention mask of every step is a prefix (a view) of one full-width mask
+            out = model(input_ids=tok[:, None], attention_mask=full_mask[:, : width + t + 1],
+                        position_ids=pos[:, None], past_key_values=cache, use_cache=True)
+            return out.logits[:, -1, :].float()
+
+        return logits, position_ids[index, -1], hf_step
 
     @torch.no_grad()
     def _generate_batch(
@@ -163,7 +194,7 @@ class HFEngine:
         for i, p in enumerate(prompts):  # left padding: every prompt ends at column width-1
             ids[i, width - len(p) :] = torch.tensor(p)
             mask[i, width - len(p) :] = 1
-        ids = ids.to(dev)
+        ids, mask = ids.to(dev), mask.to(dev)
         rows = torch.tensor(index, dtype=torch.long)
         bsz = len(index)
 
@@ -174,12 +205,11 @@ class HFEngine:
             raise ValueError("RLPT source 'reference' needs a reference model; the trainer "
                              "builds one when algorithm.rlpt.source=reference.")
         try:
-            logits, cache, pos = self._prefill(self.model, ids, mask.to(dev), rows)
-            ref_logits = ref_cache = None
-            if use_ref:
-                ref_logits, ref_cache, _ = self._prefill(self.ref_model, ids, mask.to(dev), rows)
-            mask = mask[rows].to(dev)
             steps = params.max_new_tokens
+            logits, pos, step = self._prefill(self.model, ids, mask, rows, steps)
+            ref_logits = ref_step = None
+            if use_ref:
+                ref_logits, _, ref_step = self._prefill(self.ref_model, ids, mask, rows, steps)
             out_tokens = torch.full((bsz, steps), self.pad_id, dtype=torch.long, device=dev)
             out_logp = torch.zeros((bsz, steps), device=dev)
             out_ent = torch.zeros((bsz, steps), device=dev) if params.return_entropy else None
@@ -198,22 +228,18 @@ class HFEngine:
                 out_tokens[:, t] = token
                 out_logp[:, t] = torch.where(done, torch.zeros_like(logp), logp)
                 lengths += (~done).long()
-                is_eos = torch.isin(token, self.eos_ids) & ~done
-                if params.ignore_eos:
-                    is_eos = torch.zeros_like(is_eos)
-                hit_eos |= is_eos
-                done |= is_eos
-                if bool(done.all()) or t == steps - 1:
+                if not params.ignore_eos:
+                    is_eos = torch.isin(token, self.eos_ids) & ~done
+                    hit_eos |= is_eos
+                    done |= is_eos
+                    if bool(done.all()):
+                        break
+                if t == steps - 1:
                     break
-                mask = torch.cat([mask, torch.ones((bsz, 1), dtype=mask.dtype, device=dev)], 1)
                 pos = pos + 1
-                step_in = dict(input_ids=token[:, None], attention_mask=mask,
-                               position_ids=pos[:, None], use_cache=True)
-                out = self.model(past_key_values=cache, **step_in)
-                logits, cache = out.logits[:, -1, :].float(), out.past_key_values
-                if use_ref:
-                    rout = self.ref_model(past_key_values=ref_cache, **step_in)
-                    ref_logits, ref_cache = rout.logits[:, -1, :].float(), rout.past_key_values
+                logits = step(token, pos, t)
+                if ref_step is not None:
+                    ref_logits = ref_step(token, pos, t)
         finally:
             if was_training:
                 self.model.train()

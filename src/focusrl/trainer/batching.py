@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from focusrl.models.lean import shared_prefix_logits, training_layers
 from focusrl.types import Sample
 
 
@@ -82,8 +83,19 @@ def build_batch(samples: Sequence[Sample], pad_id: int, device: torch.device) ->
     )
 
 
-def response_logits(model, batch: TrainBatch, temperature: float = 1.0) -> torch.Tensor:
-    """Forward the batch; return the logits that predict each response token (B, T, V)."""
+def response_logits(model, batch: TrainBatch, temperature: float = 1.0,
+                    shared_prefix: bool = False) -> torch.Tensor:
+    """Forward the batch; return the logits that predict each response token (B, T, V).
+
+    With `shared_prefix`, Llama-family models run `models.lean.shared_prefix_logits`: each
+    distinct prompt is forwarded once for its whole group. Other models (and False) run
+    the transformers forward over every row."""
+    if shared_prefix:
+        layers = training_layers(model)
+        if layers is not None:
+            logits = shared_prefix_logits(model, layers, batch.input_ids, batch.attention_mask,
+                                          batch.prompt_width)
+            return logits / temperature if temperature != 1.0 else logits
     resp_len = batch.tokens.size(1)
     out = model(
         input_ids=batch.input_ids,

@@ -86,7 +86,8 @@ def build_components(cfg: Config, model_path: str | None = None) -> Components:
         raise ValueError(f"all {len(raw.train)} training prompts were over "
                          f"data.max_prompt_tokens={cfg.data.max_prompt_tokens}; raise it.")
     engine = HFEngine(model, tokenizer, device, seed=cfg.seed,
-                      batch_samples=cfg.rollout.batch_samples, ref_model=ref_model)
+                      batch_samples=cfg.rollout.batch_samples, ref_model=ref_model,
+                      lean_decode=cfg.rollout.lean_decode)
     rewards = build_rewards(cfg.rewards, {"policy": model, "tokenizer": tokenizer,
                                           "device": device})
     sampler = build_sampler(cfg.curriculum, data.train, cfg.rollout.samples_per_prompt,

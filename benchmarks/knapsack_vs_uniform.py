@@ -1,6 +1,6 @@
 """Knapsack RL budgets against uniform allocation at the same budget (arXiv 2509.25849).
 
-    python benchmarks/knapsack_vs_uniform.py [--seeds 0 1 2] [--steps 150] [--sft-steps 800]
+    python benchmarks/knapsack_vs_uniform.py [--seeds 0 1 2] [--steps 150] [--sft-steps 1200]
         [--out bench_out/knapsack_vs_uniform] [--smoke]
 
 Warm start (once, shared by every run; reused if --out already holds it): the
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--steps", type=int, default=150)
-    ap.add_argument("--sft-steps", type=int, default=800)
+    ap.add_argument("--sft-steps", type=int, default=1200)  # the quickstart's SFT length
     ap.add_argument("--out", default="bench_out/knapsack_vs_uniform")
     ap.add_argument("--smoke", action="store_true", help="seconds: tiny shapes, few steps")
     args = ap.parse_args(argv)

@@ -1,0 +1,30 @@
+"""benchmarks/lean_paths.py runs end to end and prints every row and its last line.
+
+Structure only (rows, the last line's format), never the timings: those are machine
+figures, recorded in docs/benchmarks.md.
+"""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+LAST = re.compile(r"^lean/transformers time: short: generate \d+\.\d\dx hf generate, update "
+                  r"\d+\.\d\dx transformers; long: generate \d+\.\d\dx hf generate, update "
+                  r"\d+\.\d\dx transformers$")
+
+
+@pytest.mark.slow
+def test_lean_paths_prints_all_rows_and_the_comparison(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "lean_paths.py"), "--repeats", "1",
+         "--long-tokens", "12"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    assert LAST.match(lines[-1]), lines[-1]
+    rows = [ln.split() for ln in lines if ln.startswith(("short ", "long "))]
+    assert len(rows) == 10
+    assert all(float(r[-1]) > 0 for r in rows)

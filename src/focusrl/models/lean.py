@@ -1,19 +1,26 @@
-"""A lean one-token decoding step for Llama-family models, over the model's own weights.
+"""Lean forward paths for Llama-family models, over the model's own weights.
 
-Why: on small models a decoding step is dominated by framework overhead, not by
-arithmetic. A transformers forward for one new token runs ~60 tensor ops per layer plus
-mask building and cache plumbing; `LeanDecoder.step` runs ~25, on a preallocated KV
-buffer, with the q/k/v and gate/up projections fused into one matmul each (for models
-small enough that the fused weight copy is negligible). Same arithmetic, same weights:
-the test suite checks its logits against the transformers forward (to 1e-5 in fp32) and
-that sampled tokens are identical. Measured effect: docs/benchmarks.md, "focusrl vs TRL".
+Two paths, both exact re-implementations of the transformers forward (same arithmetic,
+same weights; tests/trainer/test_lean.py checks them against transformers):
+
+- `LeanDecoder`, the one-token decoding step. On small models a decoding step is
+  dominated by framework overhead, not arithmetic: a transformers forward for one new
+  token runs ~60 tensor ops per layer plus mask building and cache plumbing, and its
+  DynamicCache copies the whole cache per token. `LeanDecoder.step` runs ~25 ops on a
+  preallocated KV buffer, with the q/k/v and gate/up projections fused into one matmul
+  each (for models small enough that the fused weight copy is negligible). The prefill
+  still runs through transformers. Tested: identical sampled tokens.
+- `shared_prefix_logits`, the training forward that computes each distinct prompt of a
+  micro-batch once for its whole GRPO group (Prefix-Grouper style). Tested: the same
+  logits and parameter gradients to 1e-5.
+
+Measured effect: docs/benchmarks.md, "focusrl vs TRL" (`benchmarks/lean_paths.py`).
 
 Scope: decoder-only models whose layers are Llama-style (pre-RMSNorm, rotary q/k,
 full causal attention with optional GQA, gated MLP): `llama`, `qwen2`, `qwen3` (q/k
-norms), `mistral`. `LeanDecoder.build` returns None, and the engine keeps the plain
-transformers forward, for anything else: other model types, sliding-window layers,
-Llama's `pretraining_tp > 1`, or an unexpected module layout. The prefill always runs
-through transformers; only the per-token steps use this path.
+norms), `mistral`. For anything else (other model types, sliding-window layers,
+Llama's `pretraining_tp > 1`, attention dropout in training, an unexpected module
+layout) `llama_layers` returns None and the callers keep the transformers forward.
 """
 
 from __future__ import annotations
@@ -51,6 +58,7 @@ def rms(norm: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotary embedding as transformers applies it: x * cos + rotate_half(x) * sin."""
     half = x.shape[-1] // 2
     rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
     return x * cos + rotated * sin

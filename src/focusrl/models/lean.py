@@ -64,6 +64,15 @@ def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tenso
     return x * cos + rotated * sin
 
 
+def attention_dims(model: Any) -> tuple[tuple[int, int, int], float]:
+    """((query heads, key/value heads, head dim), attention scaling) of a Llama-family model."""
+    cfg = model.config
+    nq = cfg.num_attention_heads
+    nk = getattr(cfg, "num_key_value_heads", None) or nq
+    hd = getattr(cfg, "head_dim", None) or cfg.hidden_size // nq
+    return (nq, nk, hd), getattr(model.model.layers[0].self_attn, "scaling", hd ** -0.5)
+
+
 def _layer_types_ok(cfg: Any) -> bool:
     types = getattr(cfg, "layer_types", None)
     if types and any(t != "full_attention" for t in types):
@@ -86,12 +95,7 @@ class LeanDecoder:
     def __init__(self, model: Any, layers: list[_Layer]):
         self.model = model
         self.layers = layers
-        cfg = model.config
-        self.num_heads = cfg.num_attention_heads
-        self.num_kv = getattr(cfg, "num_key_value_heads", None) or self.num_heads
-        self.head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // self.num_heads
-        attn = model.model.layers[0].self_attn
-        self.scaling = getattr(attn, "scaling", self.head_dim ** -0.5)
+        (self.num_heads, self.num_kv, self.head_dim), self.scaling = attention_dims(model)
         self.keys: list[torch.Tensor] = []
         self.values: list[torch.Tensor] = []
         self.bias: torch.Tensor | None = None
@@ -264,12 +268,7 @@ def shared_prefix_logits(model: Any, layers: list[_Layer], input_ids: torch.Tens
     Returns the logits that predict each response token, (B, T, V) in float32.
     """
     base = model.model
-    cfg = model.config
-    nq = cfg.num_attention_heads
-    nk = getattr(cfg, "num_key_value_heads", None) or nq
-    hd = getattr(cfg, "head_dim", None) or cfg.hidden_size // nq
-    scaling = getattr(base.layers[0].self_attn, "scaling", hd ** -0.5)
-    dims = (nq, nk, hd)
+    dims, scaling = attention_dims(model)
     width = prompt_width
     ids_p, mask_p = input_ids[:, :width], attention_mask[:, :width]
     uniq, inv = torch.unique(torch.cat([ids_p, mask_p], 1), dim=0, return_inverse=True)

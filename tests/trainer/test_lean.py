@@ -57,7 +57,9 @@ def _requests():
 def test_lean_step_samples_what_transformers_samples(kind):
     torch.set_num_threads(1)
     model = _model(kind)
-    assert LeanDecoder.build(model) is not None
+    dec = LeanDecoder.build(model)
+    assert dec is not None and len(dec.layers) == model.config.num_hidden_layers
+    assert (dec.num_heads, dec.num_kv) == (4, 2)  # GQA: two query heads per kv head
     params = SamplingParams(max_new_tokens=12, temperature=0.9, ignore_eos=True)
     fast, slow = HFEngine(model, TOK, seed=3), HFEngine(model, TOK, seed=3, lean_decode=False)
     lean, plain = fast.generate(_requests(), params), slow.generate(_requests(), params)

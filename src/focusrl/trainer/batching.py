@@ -90,19 +90,17 @@ def response_logits(model, batch: TrainBatch, temperature: float = 1.0,
     With `shared_prefix`, Llama-family models run `models.lean.shared_prefix_logits`: each
     distinct prompt is forwarded once for its whole group. Other models (and False) run
     the transformers forward over every row."""
-    if shared_prefix:
-        layers = training_layers(model)
-        if layers is not None:
-            logits = shared_prefix_logits(model, layers, batch.input_ids, batch.attention_mask,
-                                          batch.prompt_width)
-            return logits / temperature if temperature != 1.0 else logits
-    resp_len = batch.tokens.size(1)
-    out = model(
-        input_ids=batch.input_ids,
-        attention_mask=batch.attention_mask,
-        position_ids=batch.position_ids,
-        use_cache=False,
-        logits_to_keep=resp_len + 1,
-    )
-    logits = out.logits[:, :-1, :].float()  # (B, T, V): columns P-1 .. P+T-2
+    layers = training_layers(model) if shared_prefix else None
+    if layers is not None:
+        logits = shared_prefix_logits(model, layers, batch.input_ids, batch.attention_mask,
+                                      batch.prompt_width)
+    else:
+        out = model(
+            input_ids=batch.input_ids,
+            attention_mask=batch.attention_mask,
+            position_ids=batch.position_ids,
+            use_cache=False,
+            logits_to_keep=batch.tokens.size(1) + 1,
+        )
+        logits = out.logits[:, :-1, :].float()  # (B, T, V): columns P-1 .. P+T-2
     return logits / temperature if temperature != 1.0 else logits

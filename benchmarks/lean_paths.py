@@ -13,6 +13,8 @@ Generation (64 samples, EOS ignored so every sample has the full length):
 Update forward + backward (the trainer's `response_logits` + a log-softmax loss):
 - `transformers forward` (`train.shared_prefix_forward=false`) against
 - `shared-prefix forward` (the default): each group's prompt forwarded once.
+The `, bf16` rows repeat the default paths under `model.mixed_precision=bf16` (bfloat16
+matmuls over float32 parameters, models/precision.py).
 Each figure is the median of --repeats timed calls after 2 warm-up calls.
 """
 
@@ -69,13 +71,18 @@ def main(argv: list[str] | None = None) -> None:
             engine = HFEngine(model, tok, seed=0, lean_decode=lean)
             rows.append((name, label, median_seconds(lambda e=engine, p=params: e.generate(
                 reqs, p), args.repeats)))
+        engine = HFEngine(model, tok, seed=0, compute_dtype=torch.bfloat16)
+        rows.append((name, "engine, lean step, bf16", median_seconds(
+            lambda e=engine, p=params: e.generate(reqs, p), args.repeats)))
         samples = HFEngine(model, tok, seed=0).generate(reqs, params)
         batch = build_batch(samples, tok.pad_token_id, torch.device("cpu"))
         model.train()
-        for label, shared in (("transformers forward", False), ("shared-prefix forward", True)):
-            def update(b=batch, s=shared) -> None:
+        for label, shared, dtype in (("transformers forward", False, None),
+                                     ("shared-prefix forward", True, None),
+                                     ("shared-prefix forward, bf16", True, torch.bfloat16)):
+            def update(b=batch, s=shared, d=dtype) -> None:
                 model.zero_grad(set_to_none=True)
-                response_logits(model, b, 1.0, s).log_softmax(-1).mean().backward()
+                response_logits(model, b, 1.0, s, d).log_softmax(-1).mean().backward()
             rows.append((name, f"update, {label}", median_seconds(update, args.repeats)))
     print(f"{'setting':<7} {'path':<38} {'seconds':>8}")
     for name, label, sec in rows:
@@ -88,6 +95,13 @@ def main(argv: list[str] | None = None) -> None:
                / get[(name, "update, transformers forward")])
         parts.append(f"{name}: generate {gen:.2f}x hf generate, update {upd:.2f}x transformers")
     print("lean/transformers time: " + "; ".join(parts))
+    parts = []
+    for name in ("short", "long"):
+        gen = get[(name, "engine, lean step, bf16")] / get[(name, "engine, lean step")]
+        upd = (get[(name, "update, shared-prefix forward, bf16")]
+               / get[(name, "update, shared-prefix forward")])
+        parts.append(f"{name}: generate {gen:.2f}x, update {upd:.2f}x")
+    print("bf16/fp32 time (lean paths): " + "; ".join(parts))
 
 
 if __name__ == "__main__":

@@ -2,19 +2,26 @@
 
 Same tiny model (built by focusrl, saved to a temporary directory, loaded by both), same
 generated arithmetic prompts, same batch (prompts x samples), same response length,
-same number of steps, fp32, 2 torch threads, no KL (both frameworks' default), one
-optimiser pass per batch. TRL runs twice: as it comes (`trl`: its defaults, which
-include gradient checkpointing) and matched to focusrl (`trl-matched`: gradient
-checkpointing off, since focusrl does not checkpoint activations). Each run is its own
-subprocess so peak RSS is its own; the first step (warm-up) is excluded, and the figure
-is the median over the other steps (robust to a stray spike of machine load).
+same number of steps, 2 torch threads, no KL (both frameworks' default), one optimiser
+pass per batch. Each framework runs at two precisions:
+
+- TRL as it comes (`trl`): its defaults, which are bf16 autocast (accelerate's
+  mixed precision, on the CPU too) and gradient checkpointing; and `trl-matched`:
+  fp32, gradient checkpointing off (focusrl does not checkpoint activations).
+- focusrl as it comes (`focusrl`: fp32) and `focusrl-bf16`: model.mixed_precision=bf16,
+  the same bf16 autocast as TRL's default (models/precision.py).
+
+Each run is its own subprocess so peak RSS is its own; the first step (warm-up) is
+excluded, and the figure is the median over the other steps (robust to a stray spike
+of machine load).
 
     python benchmarks/vs_trl.py [--steps 8] [--prompts 8] [--samples 8]
 
 Short setting: responses of at most 8 tokens (EOS allowed). Long setting: exactly 128
 tokens (EOS ignored by focusrl's `ignore_eos`, and `min_new_tokens` for TRL).
-The last line compares with TRL as it comes: `focusrl/trl seconds per step: short R1,
-long R2`; the line before it gives the ratios against `trl-matched`.
+The last line, `focusrl/trl seconds per step: short R1, long R2`, compares the two at
+TRL's default precision (focusrl-bf16 / trl, both bf16 autocast); the lines before it
+give focusrl fp32 against trl-matched (both fp32) and against trl as it comes.
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+FRAMEWORKS = ("focusrl", "focusrl-bf16", "trl", "trl-matched")
 
 
 def build_model(path: str) -> None:
@@ -52,6 +61,7 @@ def peak_rss_mb() -> float:
 
 
 def run_focusrl(args: argparse.Namespace) -> dict:
+    bf16 = args.worker == "focusrl-bf16"
     import torch
 
     from focusrl.config import load_config
@@ -69,14 +79,15 @@ def run_focusrl(args: argparse.Namespace) -> dict:
             f"train.steps={args.steps}", "train.eval_every=0", "train.checkpoint_every=0",
             "train.progress=false", f"train.micro_batch_samples={args.prompts * args.samples}",
             "optim.lr=1e-5", "data.num_eval=0", "data.num_train=512",
-            "data.chat_template=never",
+            "data.chat_template=never", f"model.mixed_precision={'bf16' if bf16 else 'none'}",
         ])
         train(cfg, stop_at=args.steps)
         rows = read_metrics(f"{run_dir}/metrics.jsonl")
     times = [r["time_step"] for r in rows[1:]]
     lengths = [r["response_length"] for r in rows]
     return {"sec_per_step": statistics.median(times), "peak_rss_mb": peak_rss_mb(),
-            "mean_response_tokens": sum(lengths) / len(lengths), "precision": "fp32"}
+            "mean_response_tokens": sum(lengths) / len(lengths),
+            "precision": "bf16 autocast" if bf16 else "fp32"}
 
 
 def run_trl(args: argparse.Namespace) -> dict:
@@ -125,8 +136,13 @@ def run_trl(args: argparse.Namespace) -> dict:
             "precision": "fp32" if precision == "no" else f"{precision} autocast"}
 
 
+PAIRS = (("focusrl", "trl-matched"), ("focusrl", "trl"), ("focusrl-bf16", "trl"))
+LABELS = ("focusrl fp32 / trl-matched fp32", "focusrl fp32 / trl (bf16 autocast)",
+          "focusrl/trl")  # the last: both bf16 autocast, TRL's default precision
+
+
 def worker_main(args: argparse.Namespace) -> None:
-    fn = run_focusrl if args.worker == "focusrl" else run_trl  # trl, trl-matched
+    fn = run_focusrl if args.worker.startswith("focusrl") else run_trl
     print("RESULT " + json.dumps(fn(args)), flush=True)
 
 
@@ -147,7 +163,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--prompts", type=int, default=8)
     ap.add_argument("--samples", type=int, default=8)
-    ap.add_argument("--worker", choices=["focusrl", "trl", "trl-matched"])
+    ap.add_argument("--worker", choices=[*FRAMEWORKS])
     ap.add_argument("--model")
     ap.add_argument("--tokens", type=int, default=8)
     ap.add_argument("--long", action="store_true")
@@ -155,23 +171,23 @@ def main() -> None:
     if args.worker:
         worker_main(args)
         return
-    ratios, matched = {}, {}
+    ratios: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as model_dir:
         build_model(model_dir)
         print(f"batch: {args.prompts} prompts x {args.samples} samples, {args.steps} steps "
-              "(first excluded; median), tiny Qwen2 0.87M params, fp32, 2 threads")
+              "(first excluded; median), tiny Qwen2 0.87M params, 2 threads")
         print(f"{'setting':<8} {'framework':<12} {'s/step':>8} {'peak RSS MB':>12}  precision")
         for name, tokens, long in (("short", 8, False), ("long", 128, True)):
-            res = {fw: spawn(fw, model_dir, tokens, long, args)
-                   for fw in ("focusrl", "trl", "trl-matched")}
+            res = {fw: spawn(fw, model_dir, tokens, long, args) for fw in FRAMEWORKS}
             for fw, r in res.items():
                 print(f"{name:<8} {fw:<12} {r['sec_per_step']:>8.3f} {r['peak_rss_mb']:>12.0f}  "
-                      f"{r['precision']}")
-            ratios[name] = res["focusrl"]["sec_per_step"] / res["trl"]["sec_per_step"]
-            matched[name] = res["focusrl"]["sec_per_step"] / res["trl-matched"]["sec_per_step"]
-    print(f"focusrl/trl-matched seconds per step: short {matched['short']:.2f}, "
-          f"long {matched['long']:.2f}")
-    print(f"focusrl/trl seconds per step: short {ratios['short']:.2f}, long {ratios['long']:.2f}")
+                      f"{r['precision']}", flush=True)
+            for ours, theirs in PAIRS:
+                ratios.setdefault(f"{ours}/{theirs}", {})[name] = (
+                    res[ours]["sec_per_step"] / res[theirs]["sec_per_step"])
+    for (ours, theirs), label in zip(PAIRS, LABELS):
+        r = ratios[f"{ours}/{theirs}"]
+        print(f"{label} seconds per step: short {r['short']:.2f}, long {r['long']:.2f}")
 
 
 if __name__ == "__main__":

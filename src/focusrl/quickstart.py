@@ -87,7 +87,7 @@ def warm_start(c: Components, cfg: Config, seed: int, metrics_path: str | Path |
                ) -> None:
     """The quickstart's SFT phase on `c.model`: demonstrations from the forgetful teacher."""
     run_sft(c.model, c.tokenizer, c.sampler, cfg.sft, c.device, metrics_path=metrics_path,
-            progress=cfg.train.progress,
+            progress=cfg.train.progress, compute_dtype=c.engine.compute_dtype,
             target_fn=forgetful_teacher(TEACHER_CARRY_ERROR_RATE, seed))
 
 

@@ -5,7 +5,7 @@ import torch
 
 from focusrl.algorithms.logprobs import token_logprobs
 from focusrl.models import build_char_tokenizer, build_tiny_model
-from focusrl.rollout.hf_engine import HFEngine, filter_logits
+from focusrl.rollout.hf_engine import HFEngine, filter_logits, gumbel_argmax
 from focusrl.trainer.batching import build_batch, response_logits
 from focusrl.types import GenerationRequest, Prompt, SamplingParams
 
@@ -88,6 +88,19 @@ def test_top_k_and_top_p_filters():
     kept = ~torch.isinf(filter_logits(logits, 0, 0.8))
     assert kept.tolist() == [[True, True, False, False]]  # 0.5 + 0.3 reaches 0.8
     assert (~torch.isinf(filter_logits(logits, 0, 0.1))).sum() == 1  # always >= 1 token
+
+
+def test_gumbel_sampler_draws_from_the_categorical_distribution():
+    probs = torch.tensor([0.5, 0.3, 0.15, 0.05, 0.0])
+    logp = torch.log(probs).expand(40_000, -1)  # the last token has probability 0 (-inf)
+    gen = torch.Generator().manual_seed(0)
+    draws = gumbel_argmax(logp, gen)
+    freq = torch.bincount(draws, minlength=5).float() / len(draws)
+    # binomial std at n=40000 is <= 0.0025; 4 std
+    assert torch.allclose(freq, probs, atol=0.01), freq
+    assert freq[4] == 0
+    again = gumbel_argmax(logp, torch.Generator().manual_seed(0))
+    assert torch.equal(draws, again)  # reproducible from the generator's seed
 
 
 def test_entropy_is_returned_per_generated_token(engine):

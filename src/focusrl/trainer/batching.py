@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from focusrl.models.lean import shared_prefix_logits, training_layers
+from focusrl.models.precision import autocast
 from focusrl.types import Sample
 
 
@@ -84,23 +85,28 @@ def build_batch(samples: Sequence[Sample], pad_id: int, device: torch.device) ->
 
 
 def response_logits(model, batch: TrainBatch, temperature: float = 1.0,
-                    shared_prefix: bool = False) -> torch.Tensor:
-    """Forward the batch; return the logits that predict each response token (B, T, V).
+                    shared_prefix: bool = False,
+                    compute_dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Forward the batch; return the float32 logits that predict each response token
+    (B, T, V).
 
     With `shared_prefix`, Llama-family models run `models.lean.shared_prefix_logits`: each
     distinct prompt is forwarded once for its whole group. Other models (and False) run
-    the transformers forward over every row."""
+    the transformers forward over every row. `compute_dtype` runs the forward under
+    autocast to that dtype (mixed precision, models/precision.py)."""
     layers = training_layers(model) if shared_prefix else None
-    if layers is not None:
-        logits = shared_prefix_logits(model, layers, batch.input_ids, batch.attention_mask,
-                                      batch.prompt_width)
-    else:
-        out = model(
-            input_ids=batch.input_ids,
-            attention_mask=batch.attention_mask,
-            position_ids=batch.position_ids,
-            use_cache=False,
-            logits_to_keep=batch.tokens.size(1) + 1,
-        )
-        logits = out.logits[:, :-1, :].float()  # (B, T, V): columns P-1 .. P+T-2
+    with autocast(batch.input_ids.device, compute_dtype):
+        if layers is not None:
+            logits = shared_prefix_logits(model, layers, batch.input_ids,
+                                          batch.attention_mask, batch.prompt_width)
+        else:
+            out = model(
+                input_ids=batch.input_ids,
+                attention_mask=batch.attention_mask,
+                position_ids=batch.position_ids,
+                use_cache=False,
+                logits_to_keep=batch.tokens.size(1) + 1,
+            )
+            logits = out.logits[:, :-1, :]  # (B, T, V): columns P-1 .. P+T-2
+    logits = logits.float()
     return logits / temperature if temperature != 1.0 else logits

@@ -18,9 +18,11 @@ from focusrl.data.formatting import FormatStats, prepare_prompts
 from focusrl.data.sources import TaskData, load_task_data
 from focusrl.models import build_char_tokenizer, build_tiny_model, load_model_and_tokenizer
 from focusrl.models.loading import resolve_device
+from focusrl.models.precision import compute_dtype
 from focusrl.rewards.base import RewardPipeline
 from focusrl.rewards.registry import build_rewards
 from focusrl.rollout.hf_engine import HFEngine
+from focusrl.runtime import configure_cpu
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +69,7 @@ def needs_reference(cfg: Config) -> bool:
 
 
 def build_components(cfg: Config, model_path: str | None = None) -> Components:
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
+    configure_cpu(cfg.threads, cfg.cpu_malloc)
     seed_everything(cfg.seed)
     device = resolve_device(cfg.model.device)
     model, tokenizer = build_model(cfg, model_path)
@@ -87,7 +88,8 @@ def build_components(cfg: Config, model_path: str | None = None) -> Components:
                          f"data.max_prompt_tokens={cfg.data.max_prompt_tokens}; raise it.")
     engine = HFEngine(model, tokenizer, device, seed=cfg.seed,
                       batch_samples=cfg.rollout.batch_samples, ref_model=ref_model,
-                      lean_decode=cfg.rollout.lean_decode)
+                      lean_decode=cfg.rollout.lean_decode,
+                      compute_dtype=compute_dtype(cfg.model.mixed_precision))
     rewards = build_rewards(cfg.rewards, {"policy": model, "tokenizer": tokenizer,
                                           "device": device})
     sampler = build_sampler(cfg.curriculum, data.train, cfg.rollout.samples_per_prompt,

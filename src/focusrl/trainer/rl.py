@@ -88,7 +88,8 @@ def train(
             grad_clip=cfg.optim.grad_clip, temperature=cfg.rollout.temperature,
             max_length=cfg.algorithm.max_length_normalizer or cfg.rollout.max_response_tokens,
             ref_model=c.ref_model if cfg.algorithm.kl_coef > 0 else None,
-            generator=c.loss_generator, shared_prefix=cfg.train.shared_prefix_forward)
+            generator=c.loss_generator, shared_prefix=cfg.train.shared_prefix_forward,
+            compute_dtype=c.engine.compute_dtype)
         t2 = time.perf_counter()
         total_tokens += sum(s.num_response_tokens for s in samples)
         record.update(step=step, **sample_metrics(samples, c), **update.metrics,

@@ -42,11 +42,13 @@ def sft_sample(prompt: Prompt, tokenizer: Any, target: str) -> Sample:
 
 
 def sft_loss(
-    model: Any, samples: Sequence[Sample], pad_id: int, device: torch.device
+    model: Any, samples: Sequence[Sample], pad_id: int, device: torch.device,
+    compute_dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
     """Mean negative log-likelihood of the response tokens."""
     batch = build_batch(samples, pad_id, device)
-    logp = token_logprobs(response_logits(model, batch), batch.tokens)
+    logits = response_logits(model, batch, compute_dtype=compute_dtype)
+    logp = token_logprobs(logits, batch.tokens)
     return -(logp * batch.mask).sum() / batch.mask.sum().clamp(min=1)
 
 
@@ -59,11 +61,13 @@ def run_sft(
     metrics_path: str | Path | None = None,
     progress: bool = True,
     target_fn: Callable[[Prompt], str] | None = None,
+    compute_dtype: torch.dtype | None = None,
 ) -> list[dict[str, float]]:
     """Train for cfg.steps optimizer steps on prompts drawn from `sampler`.
 
     `target_fn` makes the demonstration for a prompt (default: cfg.response_template);
-    the quickstart uses it to model an imperfect teacher.
+    the quickstart uses it to model an imperfect teacher. `compute_dtype`: mixed
+    precision (models/precision.py).
     """
     target_fn = target_fn or (lambda p: sft_target(p, cfg.response_template))
     opt, sched = build_optimizer(model, cfg.lr, cfg.weight_decay, (0.9, 0.99), 1e-8,
@@ -76,7 +80,7 @@ def run_sft(
         t0 = time.perf_counter()
         picks = sampler.next_prompts(cfg.batch_sequences)
         samples = [sft_sample(p, tokenizer, target_fn(p)) for p, _ in picks]
-        loss = sft_loss(model, samples, tokenizer.pad_token_id, device)
+        loss = sft_loss(model, samples, tokenizer.pad_token_id, device, compute_dtype)
         opt.zero_grad(set_to_none=True)
         skipped = not math.isfinite(loss.item())
         if not skipped:
@@ -108,7 +112,8 @@ def sft_main(cfg: Config) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
     before = run_eval(c, 0)
     history = run_sft(c.model, c.tokenizer, c.sampler, cfg.sft, c.device,
-                      metrics_path=run_dir / "sft_metrics.jsonl", progress=cfg.train.progress)
+                      metrics_path=run_dir / "sft_metrics.jsonl", progress=cfg.train.progress,
+                      compute_dtype=c.engine.compute_dtype)
     after = run_eval(c, cfg.sft.steps)
     out = run_dir / "sft_model"
     c.model.save_pretrained(out)

@@ -60,6 +60,7 @@ def policy_update(
     ref_model: Any = None,
     generator: torch.Generator | None = None,
     shared_prefix: bool = False,
+    compute_dtype: torch.dtype | None = None,
 ) -> UpdateResult:
     loss_fn = LOSSES[algo.loss]
     result = UpdateResult()
@@ -80,13 +81,13 @@ def policy_update(
         finite = True
         for c, (start, end) in enumerate(chunks):
             mb = batch.slice(start, end)
-            logits = response_logits(model, mb, temperature, shared_prefix)
+            logits = response_logits(model, mb, temperature, shared_prefix, compute_dtype)
             st = policy_token_stats(logits, mb, algo)
             logp, entropy = st.logp, st.entropy
             if pass_idx == 0:
                 old_logps.append(logp.detach())
-                ref_logps.append(_ref_logp(ref_model, mb, temperature, shared_prefix)
-                                 if ref_model else None)
+                ref_logps.append(_ref_logp(ref_model, mb, temperature, shared_prefix,
+                                           compute_dtype) if ref_model else None)
                 with torch.no_grad():
                     m = mb.mask
                     sums["entropy"] = sums.get("entropy", 0.0) + float((entropy * m).sum())
@@ -126,9 +127,9 @@ def policy_update(
 
 
 @torch.no_grad()
-def _ref_logp(ref_model: Any, mb: TrainBatch, temperature: float,
-              shared_prefix: bool) -> torch.Tensor:
-    logits = response_logits(ref_model, mb, temperature, shared_prefix)
+def _ref_logp(ref_model: Any, mb: TrainBatch, temperature: float, shared_prefix: bool,
+              compute_dtype: torch.dtype | None) -> torch.Tensor:
+    logits = response_logits(ref_model, mb, temperature, shared_prefix, compute_dtype)
     logp = token_stats(logits, mb.tokens, mb.support).logp
     return torch.where(mb.mask > 0, logp, torch.zeros_like(logp))
 

@@ -1,6 +1,6 @@
 """The lean paths against the transformers paths they replace, on the vs_trl batch.
 
-    python benchmarks/lean_paths.py [--repeats 5] [--long-tokens 128]
+    python benchmarks/lean_paths.py [--repeats 5] [--long-tokens 128] [--default-malloc]
 
 Same tiny model as benchmarks/vs_trl.py (Qwen2 architecture, 0.87M parameters, fp32,
 2 threads), 8 prompts x 8 samples, a short (8 tokens) and a long (128 tokens) response.
@@ -15,7 +15,9 @@ Update forward + backward (the trainer's `response_logits` + a log-softmax loss)
 - `shared-prefix forward` (the default): each group's prompt forwarded once.
 The `, bf16` rows repeat the default paths under `model.mixed_precision=bf16` (bfloat16
 matmuls over float32 parameters, models/precision.py).
-Each figure is the median of --repeats timed calls after 2 warm-up calls.
+Each figure is the median of --repeats timed calls after 2 warm-up calls. The process
+tunes glibc malloc as the trainer does (`cpu_malloc`, focusrl/runtime.py) unless
+--default-malloc.
 """
 
 from __future__ import annotations
@@ -43,7 +45,13 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--long-tokens", type=int, default=128, help="the long setting's length")
+    ap.add_argument("--default-malloc", action="store_true",
+                    help="keep glibc's allocator defaults (the trainer's cpu_malloc=false)")
     args = ap.parse_args(argv)
+    from focusrl.runtime import tune_malloc
+
+    if not args.default_malloc:
+        tune_malloc()
     from focusrl.models import build_char_tokenizer, build_tiny_model
     from focusrl.rollout.hf_engine import HFEngine
     from focusrl.trainer.batching import build_batch, response_logits

@@ -12,10 +12,13 @@ pass per batch. Each framework runs at two precisions:
   the same bf16 autocast as TRL's default (models/precision.py).
 
 Each run is its own subprocess so peak RSS is its own; the first step (warm-up) is
-excluded, and the figure is the median over the other steps (robust to a stray spike
-of machine load).
+excluded, and a run's figure is the median over the other steps. Every framework runs
+--repeats times (default 3), round-robin, and its figure is the smallest of its run
+medians: on a shared machine, interference from other load only ever adds time, so the
+minimum is the best estimate of the undisturbed time, and all four get the same
+treatment. Peak RSS is the largest over the repeats.
 
-    python benchmarks/vs_trl.py [--steps 8] [--prompts 8] [--samples 8]
+    python benchmarks/vs_trl.py [--steps 8] [--prompts 8] [--samples 8] [--repeats 3]
 
 Short setting: responses of at most 8 tokens (EOS allowed). Long setting: exactly 128
 tokens (EOS ignored by focusrl's `ignore_eos`, and `min_new_tokens` for TRL).
@@ -80,12 +83,15 @@ def run_focusrl(args: argparse.Namespace) -> dict:
             "train.progress=false", f"train.micro_batch_samples={args.prompts * args.samples}",
             "optim.lr=1e-5", "data.num_eval=0", "data.num_train=512",
             "data.chat_template=never", f"model.mixed_precision={'bf16' if bf16 else 'none'}",
+            *args.override,
         ])
         train(cfg, stop_at=args.steps)
         rows = read_metrics(f"{run_dir}/metrics.jsonl")
     times = [r["time_step"] for r in rows[1:]]
+    phases = {f"{k}_per_step": statistics.median(r[f"time_{k}"] for r in rows[1:])
+              for k in ("rollout", "update")}
     lengths = [r["response_length"] for r in rows]
-    return {"sec_per_step": statistics.median(times), "peak_rss_mb": peak_rss_mb(),
+    return {"sec_per_step": statistics.median(times), "peak_rss_mb": peak_rss_mb(), **phases,
             "mean_response_tokens": sum(lengths) / len(lengths),
             "precision": "bf16 autocast" if bf16 else "fp32"}
 
@@ -163,10 +169,14 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--prompts", type=int, default=8)
     ap.add_argument("--samples", type=int, default=8)
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="runs per framework and setting (round-robin); the minimum counts")
     ap.add_argument("--worker", choices=[*FRAMEWORKS])
     ap.add_argument("--model")
     ap.add_argument("--tokens", type=int, default=8)
     ap.add_argument("--long", action="store_true")
+    ap.add_argument("--override", action="append", default=[],
+                    help="extra focusrl config override for the focusrl workers (repeatable)")
     args = ap.parse_args()
     if args.worker:
         worker_main(args)
@@ -175,10 +185,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as model_dir:
         build_model(model_dir)
         print(f"batch: {args.prompts} prompts x {args.samples} samples, {args.steps} steps "
-              "(first excluded; median), tiny Qwen2 0.87M params, 2 threads")
+              f"(first excluded; median), best of {args.repeats} runs each, tiny Qwen2 "
+              "0.87M params, 2 threads")
         print(f"{'setting':<8} {'framework':<12} {'s/step':>8} {'peak RSS MB':>12}  precision")
         for name, tokens, long in (("short", 8, False), ("long", 128, True)):
-            res = {fw: spawn(fw, model_dir, tokens, long, args) for fw in FRAMEWORKS}
+            runs: dict[str, list[dict]] = {fw: [] for fw in FRAMEWORKS}
+            for _ in range(args.repeats):
+                for fw in FRAMEWORKS:
+                    runs[fw].append(spawn(fw, model_dir, tokens, long, args))
+            res = {fw: {**min(rs, key=lambda r: r["sec_per_step"]),
+                        "peak_rss_mb": max(r["peak_rss_mb"] for r in rs)}
+                   for fw, rs in runs.items()}
             for fw, r in res.items():
                 print(f"{name:<8} {fw:<12} {r['sec_per_step']:>8.3f} {r['peak_rss_mb']:>12.0f}  "
                       f"{r['precision']}", flush=True)

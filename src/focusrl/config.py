@@ -188,7 +188,7 @@ class Config:
     """torch CPU threads (0 = torch's default)."""
     cpu_malloc: bool = True
     """Tune glibc malloc so freed tensor memory is reused instead of page-faulted in
-    again every step (focusrl/runtime.py; ~15% faster CPU updates). Linux only; false
+    again every step (focusrl/runtime.py; CPU updates ~14% faster). Linux only; false
     keeps the C library's defaults."""
     model: ModelConfig = field(default_factory=ModelConfig)
     """The policy model."""

@@ -4,13 +4,14 @@ On the CPU, PyTorch allocates tensors with the C library's malloc. glibc serves
 allocations above its mmap threshold (128 KiB at start, adapting upwards to at most
 32 MiB) with fresh `mmap` pages and returns them to the OS on free, so every large
 activation of every step page-faults its memory in again (the kernel zeroes each 4 KiB
-page). `tune_malloc` raises the threshold to 32 MiB and stops heap trimming, so freed
-blocks are reused: on the tiny model's long-response step the update's forward and
-backward take ~15% less time and an MLP forward + backward (64 x 128 tokens) 43 -> 25 ms
-(docs/benchmarks.md). The cost is that freed memory stays in the process (peak RSS
-is unchanged; RSS no longer falls back after a peak). This is what Intel's PyTorch CPU
-guide gets with jemalloc/tcmalloc through LD_PRELOAD, done at run time without a
-preload. glibc (Linux) only; elsewhere it does nothing.
+page). `tune_malloc` raises the threshold to 32 MiB and the trim threshold to 1 GiB,
+so freed blocks are reused. On the tiny model's long-response step (benchmarks/cpu_malloc.py,
+best of 3) the update takes 0.86x the time and the whole step 0.96x; generation, whose
+tensors are small, does not change (docs/benchmarks.md). The cost is that freed memory
+stays in the process: RSS no longer falls back after a peak, and the peak may grow a
+little (vs_trl's long setting, fp32: 1015-1137 MB with it, 1036-1069 MB without).
+This is what Intel's PyTorch CPU guide gets with jemalloc/tcmalloc through LD_PRELOAD,
+done at run time without a preload. glibc (Linux) only; elsewhere it does nothing.
 """
 
 from __future__ import annotations

@@ -1,0 +1,66 @@
+"""What `cpu_malloc` (glibc malloc tuning, focusrl/runtime.py) buys on a training step.
+
+    python benchmarks/cpu_malloc.py [--repeats 3] [--steps 8]
+
+The vs_trl long setting (tiny model, 8 prompts x 8 samples, 128 response tokens,
+model.mixed_precision=bf16), run by the focusrl trainer with cpu_malloc=true and
+cpu_malloc=false, alternating, --repeats times each, every run its own process (the
+setting is process-wide). Per run: the median over steps 2..N of the step, rollout and
+update seconds; per arm: the smallest run median (interference only adds time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def run(model: str, malloc: bool, steps: int) -> dict:
+    cmd = [sys.executable, str(HERE / "vs_trl.py"), "--worker", "focusrl-bf16", "--model", model,
+           "--tokens", "128", "--long", "--steps", str(steps), "--prompts", "8", "--samples",
+           "8", "--override", f"cpu_malloc={'true' if malloc else 'false'}"]
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "2"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[7:])
+    raise RuntimeError(f"worker failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=8)
+    args = ap.parse_args()
+    sys.path.insert(0, str(HERE))
+    from vs_trl import build_model
+
+    keys = ("sec_per_step", "rollout_per_step", "update_per_step")
+    best: dict[bool, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as model_dir:
+        build_model(model_dir)
+        print(f"{'cpu_malloc':<11} {'run':>3} {'step s':>8} {'rollout s':>10} {'update s':>9}")
+        for i in range(args.repeats):
+            for malloc in (True, False):
+                r = run(model_dir, malloc, args.steps)
+                print(f"{str(malloc).lower():<11} {i:>3} {r[keys[0]]:>8.3f} {r[keys[1]]:>10.3f} "
+                      f"{r[keys[2]]:>9.3f}", flush=True)
+                arm = best.setdefault(malloc, {k: float("inf") for k in keys})
+                for k in keys:
+                    arm[k] = min(arm[k], r[k])
+    on, off = best[True], best[False]
+    print(f"best of {args.repeats}: on " + ", ".join(f"{k} {on[k]:.3f}" for k in keys))
+    print(f"best of {args.repeats}: off " + ", ".join(f"{k} {off[k]:.3f}" for k in keys))
+    print(f"cpu_malloc on/off time: step {on[keys[0]] / off[keys[0]]:.2f}, rollout "
+          f"{on[keys[1]] / off[keys[1]]:.2f}, update {on[keys[2]] / off[keys[2]]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

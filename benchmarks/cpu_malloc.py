@@ -12,26 +12,11 @@ update seconds; per arm: the smallest run median (interference only adds time).
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-
-
-def run(model: str, malloc: bool, steps: int) -> dict:
-    cmd = [sys.executable, str(HERE / "vs_trl.py"), "--worker", "focusrl-bf16", "--model", model,
-           "--tokens", "128", "--long", "--steps", str(steps), "--prompts", "8", "--samples",
-           "8", "--override", f"cpu_malloc={'true' if malloc else 'false'}"]
-    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "2"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[7:])
-    raise RuntimeError(f"worker failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
 
 
 def main() -> None:
@@ -40,7 +25,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=8)
     args = ap.parse_args()
     sys.path.insert(0, str(HERE))
-    from vs_trl import build_model
+    from vs_trl import build_model, spawn
 
     keys = ("sec_per_step", "rollout_per_step", "update_per_step")
     best: dict[bool, dict[str, float]] = {}
@@ -49,7 +34,10 @@ def main() -> None:
         print(f"{'cpu_malloc':<11} {'run':>3} {'step s':>8} {'rollout s':>10} {'update s':>9}")
         for i in range(args.repeats):
             for malloc in (True, False):
-                r = run(model_dir, malloc, args.steps)
+                worker = argparse.Namespace(
+                    steps=args.steps, prompts=8, samples=8,
+                    override=[f"cpu_malloc={'true' if malloc else 'false'}"])
+                r = spawn("focusrl-bf16", model_dir, 128, True, worker)
                 print(f"{str(malloc).lower():<11} {i:>3} {r[keys[0]]:>8.3f} {r[keys[1]]:>10.3f} "
                       f"{r[keys[2]]:>9.3f}", flush=True)
                 arm = best.setdefault(malloc, {k: float("inf") for k in keys})

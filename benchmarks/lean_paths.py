@@ -96,20 +96,15 @@ def main(argv: list[str] | None = None) -> None:
     for name, label, sec in rows:
         print(f"{name:<7} {label:<38} {sec:>8.4f}")
     get = {(n, lab): s for n, lab, s in rows}
-    parts = []
-    for name in ("short", "long"):
-        gen = get[(name, "engine, lean step")] / get[(name, "hf generate")]
-        upd = (get[(name, "update, shared-prefix forward")]
-               / get[(name, "update, transformers forward")])
-        parts.append(f"{name}: generate {gen:.2f}x hf generate, update {upd:.2f}x transformers")
-    print("lean/transformers time: " + "; ".join(parts))
-    parts = []
-    for name in ("short", "long"):
-        gen = get[(name, "engine, lean step, bf16")] / get[(name, "engine, lean step")]
-        upd = (get[(name, "update, shared-prefix forward, bf16")]
-               / get[(name, "update, shared-prefix forward")])
-        parts.append(f"{name}: generate {gen:.2f}x, update {upd:.2f}x")
-    print("bf16/fp32 time (lean paths): " + "; ".join(parts))
+    for title, gen, upd in (
+            ("lean/transformers time", ("engine, lean step", "hf generate", " hf generate"),
+             ("update, shared-prefix forward", "update, transformers forward", " transformers")),
+            ("bf16/fp32 time (lean paths)", ("engine, lean step, bf16", "engine, lean step", ""),
+             ("update, shared-prefix forward, bf16", "update, shared-prefix forward", ""))):
+        parts = [f"{name}: generate {get[(name, gen[0])] / get[(name, gen[1])]:.2f}x{gen[2]}, "
+                 f"update {get[(name, upd[0])] / get[(name, upd[1])]:.2f}x{upd[2]}"
+                 for name in ("short", "long")]
+        print(f"{title}: " + "; ".join(parts))
 
 
 if __name__ == "__main__":

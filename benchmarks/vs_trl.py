@@ -155,7 +155,8 @@ def worker_main(args: argparse.Namespace) -> None:
 def spawn(framework: str, model: str, tokens: int, long: bool, args: argparse.Namespace) -> dict:
     cmd = [sys.executable, __file__, "--worker", framework, "--model", model,
            "--tokens", str(tokens), "--steps", str(args.steps), "--prompts", str(args.prompts),
-           "--samples", str(args.samples)] + (["--long"] if long else [])
+           "--samples", str(args.samples)] + (["--long"] if long else []) + [
+               f"--override={o}" for o in getattr(args, "override", [])]
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "2"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     for line in proc.stdout.splitlines():

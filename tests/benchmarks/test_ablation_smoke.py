@@ -5,14 +5,9 @@ the smoke mode trains for two tiny steps from a ten-step SFT warm start.
 """
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "benchmarks" / "ablation_rlpt.py"
 VARIANTS = ["GRPO", "GRPO+RLPT K=8", "DAPO", "DAPO+RLPT K=8", "GRPO+RLPT K=2",
             "GRPO+RLPT K=4", "GRPO+RLPT K=16", "GRPO+RLPT K=8 ref"]
 LAST_LINE = re.compile(
@@ -20,14 +15,10 @@ LAST_LINE = re.compile(
 
 
 @pytest.mark.slow
-def test_ablation_quick_mode_writes_table_plot_and_last_line(tmp_path):
+def test_ablation_quick_mode_writes_table_plot_and_last_line(tmp_path, run_benchmark):
     out = tmp_path / "ablation"
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--out", str(out),
-         "--warm-root", str(tmp_path / "warm")],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    last = proc.stdout.strip().splitlines()[-1]
+    last = run_benchmark("ablation_rlpt.py", "--quick", "--out", str(out),
+                         "--warm-root", str(tmp_path / "warm"), timeout=300)[-1]
     assert LAST_LINE.match(last), last
     table = (out / "table.md").read_text().strip().splitlines()
     assert table[0].startswith("| variant | final held-out acc")

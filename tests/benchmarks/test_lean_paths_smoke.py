@@ -5,13 +5,9 @@ figures, recorded in docs/benchmarks.md.
 """
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
 LAST = re.compile(r"^lean/transformers time: short: generate \d+\.\d\dx hf generate, update "
                   r"\d+\.\d\dx transformers; long: generate \d+\.\d\dx hf generate, update "
                   r"\d+\.\d\dx transformers$")
@@ -20,12 +16,9 @@ BF16 = re.compile(r"^bf16/fp32 time \(lean paths\): short: generate \d+\.\d\dx, 
 
 
 @pytest.mark.slow
-def test_lean_paths_prints_all_rows_and_the_comparison(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "lean_paths.py"), "--repeats", "1",
-         "--long-tokens", "12"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    lines = proc.stdout.strip().splitlines()
+def test_lean_paths_prints_all_rows_and_the_comparison(run_benchmark):
+    lines = run_benchmark("lean_paths.py", "--repeats", "1", "--long-tokens", "12",
+                          timeout=300)
     assert LAST.match(lines[-2]), lines[-2]
     assert BF16.match(lines[-1]), lines[-1]
     rows = [ln.split() for ln in lines if ln.startswith(("short ", "long "))]

@@ -5,26 +5,18 @@ figures, recorded in docs/benchmarks.md. TRL is in the `dev` extra, so this runs
 """
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("trl")
 
-ROOT = Path(__file__).resolve().parents[2]
 RATIO = r"seconds per step: short \d+\.\d\d, long \d+\.\d\d$"
 
 
 @pytest.mark.slow
-def test_vs_trl_prints_every_row_and_the_ratio_lines(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "vs_trl.py"), "--steps", "2",
-         "--prompts", "2", "--samples", "2", "--repeats", "1"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    lines = proc.stdout.strip().splitlines()
+def test_vs_trl_prints_every_row_and_the_ratio_lines(run_benchmark):
+    lines = run_benchmark("vs_trl.py", "--steps", "2", "--prompts", "2", "--samples", "2",
+                          "--repeats", "1")
     assert re.match(r"^focusrl/trl " + RATIO, lines[-1]), lines[-1]
     assert re.match(r"^focusrl fp32 / trl \(bf16 autocast\) " + RATIO, lines[-2]), lines[-2]
     assert re.match(r"^focusrl fp32 / trl-matched fp32 " + RATIO, lines[-3]), lines[-3]

@@ -49,15 +49,17 @@ class ModelConfig:
     """'auto' (cuda when available, else cpu), 'cpu', 'cuda', 'cuda:1', ..."""
     trust_remote_code: bool = False
     """Passed to transformers when loading a model with custom code."""
-    mixed_precision: Literal["none", "bf16"] = "none"
+    mixed_precision: Literal["auto", "none", "bf16"] = "auto"
     """'bf16': linear layers compute in bfloat16 (torch.autocast) in training, SFT and
     generation, while parameters, gradients, optimizer state, norms, softmaxes and the loss
     stay float32 (TRL's default). About 2x faster matmuls on CPUs with AVX512-BF16/AMX
     and on GPUs; log-probs move by ~1e-2 (logged as logp_mismatch). Needs
-    model.dtype=float32. 'none': everything computes in model.dtype."""
+    model.dtype=float32. 'none': everything computes in model.dtype. 'auto': bf16 where
+    the hardware computes it natively (CUDA; CPUs with AVX512-BF16 or AMX, detected at run
+    time) and model.dtype is float32, else 'none'."""
 
     def validate(self) -> None:
-        if self.mixed_precision != "none" and self.dtype != "float32":
+        if self.mixed_precision == "bf16" and self.dtype != "float32":
             raise ConfigError(
                 f"model.mixed_precision={self.mixed_precision} keeps float32 parameters and "
                 f"computes in bfloat16, but model.dtype={self.dtype}: set model.dtype=float32, "
@@ -146,6 +148,15 @@ class TrainConfig:
     """Llama-family models (llama, qwen2, qwen3, mistral): forward each distinct prompt of a
     micro-batch once and let its group's responses attend to it (same gradients, fewer
     tokens). Other models, or false: the transformers forward over every row."""
+    logits_chunk_tokens: int = 1024
+    """Positions per LM-head chunk in the update: log-probs, entropies and RLPT supports
+    are reduced chunk by chunk (recomputed in the backward), so the (rows, tokens,
+    vocabulary) logits are never held whole (trainer/token_head.py). 0 materialises the
+    full logits (the old path; same values)."""
+    activation_checkpointing: bool = False
+    """Recompute each transformer layer's activations in the backward instead of keeping
+    them (less memory, about one more forward of time), in the shared-prefix and the
+    transformers training forwards (model.gradient_checkpointing_enable)."""
     eval_every: int = 25
     """Evaluate on the held-out prompts every this many steps (0 = only at the end)."""
     eval_samples_per_prompt: int = 0

@@ -24,7 +24,7 @@ def build_hf_engine(cfg: Any, model: Any, tokenizer: Any, device: torch.device,
     return HFEngine(model, tokenizer, device, seed=cfg.seed,
                     batch_samples=cfg.rollout.batch_samples, ref_model=ref_model,
                     lean_decode=cfg.rollout.lean_decode,
-                    compute_dtype=compute_dtype(cfg.model.mixed_precision))
+                    compute_dtype=compute_dtype(cfg.model.mixed_precision, device, cfg.model.dtype))
 
 
 def build_vllm_engine(cfg: Any, model: Any, tokenizer: Any, device: torch.device,

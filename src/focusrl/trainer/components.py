@@ -88,6 +88,8 @@ def build_components(cfg: Config, model_path: str | None = None) -> Components:
     device = resolve_device(cfg.model.device)
     model, tokenizer = build_model(cfg, model_path)
     model.to(device)
+    if cfg.train.activation_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     ref_model = None
     if needs_reference(cfg):
         ref_model = copy.deepcopy(model).eval()
@@ -100,7 +102,10 @@ def build_components(cfg: Config, model_path: str | None = None) -> Components:
     if not data.train:
         raise ValueError(f"all {len(raw.train)} training prompts were over "
                          f"data.max_prompt_tokens={cfg.data.max_prompt_tokens}; raise it.")
-    dtype = compute_dtype(cfg.model.mixed_precision)
+    dtype = compute_dtype(cfg.model.mixed_precision, device, cfg.model.dtype)
+    if cfg.model.mixed_precision == "auto":
+        log.info("model.mixed_precision=auto: computing in %s on %s",
+                 "bfloat16" if dtype else "float32", device)
     engine = build_engine(cfg, model, tokenizer, device, ref_model)
     policy = PolicyScorer(model, tokenizer, device, dtype, cfg.train.micro_batch_samples)
     rewards = build_rewards(cfg.rewards, {"policy": model, "tokenizer": tokenizer,

@@ -93,7 +93,7 @@ def train(
             max_length=cfg.algorithm.max_length_normalizer or cfg.rollout.max_response_tokens,
             ref_model=c.ref_model if cfg.algorithm.kl_coef > 0 else None,
             generator=c.loss_generator, shared_prefix=cfg.train.shared_prefix_forward,
-            compute_dtype=c.compute_dtype)
+            compute_dtype=c.compute_dtype, chunk_tokens=cfg.train.logits_chunk_tokens)
         record.update(sync_policy(c, step))
         t2 = time.perf_counter()
         total_tokens += sum(s.num_response_tokens for s in samples)

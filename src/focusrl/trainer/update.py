@@ -7,6 +7,8 @@ The engine's own log-probs of the same tokens differ from this recompute (kernel
 precision): the gap is logged, and algorithm.tis_cap / mis_threshold correct for it
 (algorithms/mismatch.py). Under RLPT, samples whose engine returned no support (vLLM)
 get it recomputed here from pass 0's logits (rollout/promising.covering_support).
+The LM head is applied in chunks of positions (trainer/token_head.py), so the
+(rows, tokens, vocabulary) logits are never held whole.
 A non-finite loss or gradient norm skips the step (reported, never applied).
 """
 
@@ -19,11 +21,11 @@ from typing import Any
 import torch
 
 from focusrl.algorithms.config import AlgorithmConfig
-from focusrl.algorithms.logprobs import TokenStats, entropy_from_logits, token_stats
+from focusrl.algorithms.logprobs import TokenStats
 from focusrl.algorithms.losses import LOSSES, LossInput, token_stats_kwargs
 from focusrl.algorithms.mismatch import mismatch_weights
-from focusrl.rollout.promising import covering_support
-from focusrl.trainer.batching import TrainBatch, response_logits
+from focusrl.trainer.batching import TrainBatch
+from focusrl.trainer.token_head import Forward
 
 
 @dataclass
@@ -32,20 +34,11 @@ class UpdateResult:
     skipped_steps: int = 0
 
 
-def policy_token_stats(
-    logits: torch.Tensor, batch: TrainBatch, algo: AlgorithmConfig
-) -> TokenStats:
+def policy_token_stats(fwd: Forward, batch: TrainBatch, algo: AlgorithmConfig) -> TokenStats:
     """Log-probs (and what the loss needs besides) of the taken tokens, restricted to the
     RLPT support when the batch has one. The entropy always comes back for logging; it
     carries gradient only when the loss uses it."""
-    st = token_stats(logits, batch.tokens, batch.support, **token_stats_kwargs(algo))
-    if st.entropy is None:
-        with torch.no_grad():
-            if batch.support is not None:
-                st.entropy = token_stats(logits, batch.tokens, batch.support,
-                                         with_entropy=True).entropy
-            else:
-                st.entropy = entropy_from_logits(logits)
+    st = fwd.token_stats(batch.tokens, batch.support, **token_stats_kwargs(algo))
     valid = batch.mask > 0
     st.logp = torch.where(valid, st.logp, torch.zeros_like(st.logp))
     return st
@@ -67,7 +60,10 @@ def policy_update(
     generator: torch.Generator | None = None,
     shared_prefix: bool = False,
     compute_dtype: torch.dtype | None = None,
+    chunk_tokens: int = 1024,
 ) -> UpdateResult:
+    """`passes` optimizer steps over `batch`. `chunk_tokens`: positions per LM-head chunk
+    (trainer/token_head.py; 0 = materialise the full logits)."""
     loss_fn = LOSSES[algo.loss]
     result = UpdateResult()
     num_tokens = batch.num_tokens
@@ -91,21 +87,21 @@ def policy_update(
         finite = True
         for c, (start, end) in enumerate(chunks):
             mb = batch.slice(start, end)
-            logits = response_logits(model, mb, temperature, shared_prefix, compute_dtype)
+            fwd = Forward(model, mb, temperature, shared_prefix, compute_dtype, chunk_tokens)
             if recompute_support:
                 if pass_idx == 0:
-                    with torch.no_grad():
-                        sup, missed = covering_support(logits, mb.tokens, algo.rlpt.k,
-                                                       algo.rlpt.top_p, algo.rlpt.max_k)
+                    sup, missed = fwd.covering_support(mb.tokens, algo.rlpt.k, algo.rlpt.top_p,
+                                                       algo.rlpt.max_k)
                     supports.append(sup)
                     _add(sums, "rlpt_support_miss", float((missed * mb.mask).sum()))
                 mb.support = supports[c]
-            st = policy_token_stats(logits, mb, algo)
+            st = policy_token_stats(fwd, mb, algo)
+            del fwd
             logp, entropy = st.logp, st.entropy
             if pass_idx == 0:
                 old_logps.append(logp.detach())
                 ref_logps.append(_ref_logp(ref_model, mb, temperature, shared_prefix,
-                                           compute_dtype) if ref_model else None)
+                                           compute_dtype, chunk_tokens) if ref_model else None)
                 with torch.no_grad():
                     m = mb.mask
                     _add(sums, "entropy", float((entropy * m).sum()))
@@ -161,9 +157,9 @@ def _add(sums: dict[str, float], key: str, value: float) -> None:
 
 @torch.no_grad()
 def _ref_logp(ref_model: Any, mb: TrainBatch, temperature: float, shared_prefix: bool,
-              compute_dtype: torch.dtype | None) -> torch.Tensor:
-    logits = response_logits(ref_model, mb, temperature, shared_prefix, compute_dtype)
-    logp = token_stats(logits, mb.tokens, mb.support).logp
+              compute_dtype: torch.dtype | None, chunk_tokens: int) -> torch.Tensor:
+    fwd = Forward(ref_model, mb, temperature, shared_prefix, compute_dtype, chunk_tokens)
+    logp = fwd.token_stats(mb.tokens, mb.support).logp
     return torch.where(mb.mask > 0, logp, torch.zeros_like(logp))
 
 

@@ -15,6 +15,7 @@ from focusrl.algorithms.config import AlgorithmConfig
 from focusrl.configtools import ConfigError, apply_overrides, from_dict, load_yaml
 from focusrl.curriculum.config import CurriculumConfig
 from focusrl.data.config import DataConfig
+from focusrl.models.lora import LoRAConfig
 from focusrl.rewards.config import RewardConfig
 
 
@@ -47,6 +48,8 @@ class ModelConfig:
     """Parameter dtype."""
     device: str = "auto"
     """'auto' (cuda when available, else cpu), 'cpu', 'cuda', 'cuda:1', ..."""
+    lora: LoRAConfig = field(default_factory=LoRAConfig)
+    """LoRA adapters (models/lora.py): train only the adapters."""
     trust_remote_code: bool = False
     """Passed to transformers when loading a model with custom code."""
     mixed_precision: Literal["auto", "none", "bf16"] = "auto"
@@ -221,6 +224,14 @@ class Config:
     """The RL loop."""
     sft: SFTConfig = field(default_factory=SFTConfig)
     """The SFT trainer."""
+
+    def validate(self) -> None:
+        """Checks across sections (each section validates its own fields)."""
+        if self.model.lora.enabled and self.rollout.engine != "hf":
+            raise ConfigError(
+                f"model.lora.enabled=true with rollout.engine={self.rollout.engine}: pushing "
+                "only the adapter into that engine is not built yet. Use rollout.engine=hf "
+                "with LoRA, or train the full model.")
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:

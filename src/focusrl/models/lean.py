@@ -207,6 +207,8 @@ def llama_layers(model: Any, detach: bool, fuse: bool | None = None,
         if a is None or m is None or not all(hasattr(o, n) for o, n in names) or \
                 not hasattr(m, "act_fn"):
             return None
+        if any(type(getattr(o, n)) is not torch.nn.Linear for o, n in names[:7]):
+            return None  # a wrapped projection (LoRA, quantised): its raw weight is not it
         layers.append(_Layer(
             in_norm=layer.input_layernorm, post_norm=layer.post_attention_layernorm,
             q_norm=getattr(a, "q_norm", None), k_norm=getattr(a, "k_norm", None),

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from focusrl.models.lean import SUPPORTED_TYPES, shared_prefix_hidden, training_layers
+from focusrl.models.lora import unwrap
 from focusrl.models.precision import autocast
 from focusrl.types import Sample
 
@@ -102,6 +103,7 @@ scaling or soft-capping. Others always take the transformers forward's logits.""
 
 def lm_head(model: Any) -> torch.nn.Linear | None:
     """The model's LM head when its logits are a plain linear map of the hidden states."""
+    model = unwrap(model)
     head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     cfg = getattr(model, "config", None)
     if (not isinstance(head, torch.nn.Linear) or getattr(cfg, "model_type", None)
@@ -119,6 +121,7 @@ def response_hidden(model: Any, batch: TrainBatch, shared_prefix: bool = False,
     over every row. `compute_dtype`: autocast (mixed precision, models/precision.py)."""
     if lm_head(model) is None:
         return None
+    model = unwrap(model)
     layers = training_layers(model) if shared_prefix else None
     with autocast(batch.input_ids.device, compute_dtype):
         if layers is not None:

@@ -91,8 +91,15 @@ def load_optimizer(ckpt: Path, optimizer: torch.optim.Optimizer) -> None:
 
 
 def load_policy_weights(model: Any, model_dir: Path) -> None:
-    """Copy weights saved with save_pretrained into an existing model object."""
+    """Copy weights saved with save_pretrained into an existing model object (a LoRA
+    model: its adapter weights)."""
     from transformers import AutoModelForCausalLM
+
+    from focusrl.models.lora import is_lora, load_adapter
+
+    if is_lora(model):
+        load_adapter(model, model_dir)
+        return
 
     dtype = next(model.parameters()).dtype
     saved = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype)

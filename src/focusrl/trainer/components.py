@@ -18,6 +18,7 @@ from focusrl.data.formatting import FormatStats, prepare_prompts
 from focusrl.data.sources import TaskData, load_task_data
 from focusrl.models import build_char_tokenizer, build_tiny_model, load_model_and_tokenizer
 from focusrl.models.loading import resolve_device
+from focusrl.models.lora import apply_lora
 from focusrl.models.precision import compute_dtype
 from focusrl.rewards.base import RewardPipeline
 from focusrl.rewards.registry import build_rewards
@@ -95,6 +96,8 @@ def build_components(cfg: Config, model_path: str | None = None) -> Components:
         ref_model = copy.deepcopy(model).eval()
         for p in ref_model.parameters():
             p.requires_grad_(False)
+    if cfg.model.lora.enabled:  # after the reference: the reference is the base model
+        model = apply_lora(model, cfg.model.lora)
     stats = FormatStats()
     raw = load_task_data(cfg.data)
     data = TaskData(prepare_prompts(raw.train, cfg.data, tokenizer, stats),

@@ -32,12 +32,14 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import random
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from focusrl.configtools import ConfigError
@@ -86,6 +88,22 @@ def vllm_env_defaults(vcfg: VLLMConfig, threads: int = 0) -> dict[str, str]:
             os.environ[key] = value
             applied[key] = value
     return applied
+
+
+@contextlib.contextmanager
+def _keep_global_rng() -> Iterator[None]:
+    """In-process vLLM seeds the global Python, NumPy and torch generators at start-up;
+    restore them so building the engine does not shift the trainer's random stream."""
+    py, np_state, cpu = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    try:
+        yield
+    finally:
+        random.setstate(py)
+        np.random.set_state(np_state)
+        torch.set_rng_state(cpu)
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
 
 
 def import_vllm() -> Any:
@@ -152,14 +170,16 @@ class VLLMEngine:
             kwargs["gpu_memory_utilization"] = self.vcfg.gpu_memory_utilization
             kwargs["enable_sleep_mode"] = self.vcfg.sleep_mode
         try:
-            return self._vllm.LLM(**kwargs)
+            with _keep_global_rng():
+                return self._vllm.LLM(**kwargs)
         except Exception as e:  # vLLM raises plain ValueError/RuntimeError
             if "not supported" in str(e) or "architecture" in str(e).lower():
                 archs = getattr(model.config, "architectures", None) or [type(model).__name__]
+                why = str(e).split("Supported architectures")[0].strip()
                 raise ConfigError(
                     f"vLLM {self._vllm.__version__} cannot serve this model (architecture "
-                    f"{', '.join(archs)}): {str(e)[:300]}. Fix: use rollout.engine=hf, which "
-                    "runs any transformers causal LM.") from None
+                    f"{', '.join(archs)}): {why} Fix: use rollout.engine=hf, which runs any "
+                    "transformers causal LM.") from None
             raise
 
     # -- boundary -------------------------------------------------------------------

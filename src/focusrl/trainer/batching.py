@@ -24,7 +24,7 @@ class TrainBatch:
     position_ids: torch.Tensor  # (B, P + T)
     prompt_width: int  # P
     tokens: torch.Tensor  # (B, T) response ids (pad after the end)
-    mask: torch.Tensor  # (B, T) float, 1 on response tokens that enter the loss
+    mask: torch.Tensor  # (B, T) float, 1 on response tokens that enter the loss (loss_mask)
     sampler_logp: torch.Tensor  # (B, T) log-probs reported by the engine
     advantages: torch.Tensor  # (B,)
     support: torch.Tensor | None  # (B, T, K) RLPT promising sets, -1 padded
@@ -46,7 +46,8 @@ class TrainBatch:
 
 
 def build_batch(samples: Sequence[Sample], pad_id: int, device: torch.device) -> TrainBatch:
-    """Pad samples into a TrainBatch. Filtered samples get an all-zero loss mask."""
+    """Pad samples into a TrainBatch. The loss mask is each sample's `loss_mask` (all
+    ones when None); filtered samples get an all-zero loss mask."""
     bsz = len(samples)
     width = max(len(s.prompt_ids) for s in samples)
     resp_len = max(max(len(s.response_ids) for s in samples), 1)
@@ -72,7 +73,8 @@ def build_batch(samples: Sequence[Sample], pad_id: int, device: torch.device) ->
         tokens[i, :n] = torch.tensor(s.response_ids, dtype=torch.long)
         logp[i, :n] = torch.tensor(s.logprobs)
         if not s.filtered:
-            mask[i, :n] = 1.0
+            mask[i, :n] = 1.0 if s.loss_mask is None else torch.tensor(
+                _checked_loss_mask(s), dtype=torch.float32)
         if support is not None and s.support is not None:
             support[i, :n, : s.support.shape[-1]] = s.support.long()
     position_ids = (attn.cumsum(-1) - 1).clamp(min=0)
@@ -82,6 +84,14 @@ def build_batch(samples: Sequence[Sample], pad_id: int, device: torch.device) ->
         mask.to(device), logp.to(device), adv.to(device),
         support.to(device) if support is not None else None,
     )
+
+
+def _checked_loss_mask(s: Sample) -> list[int]:
+    if len(s.loss_mask) != len(s.response_ids):
+        raise ValueError(f"sample of prompt {s.prompt_id!r}: loss_mask has {len(s.loss_mask)} "
+                         f"entries for {len(s.response_ids)} response tokens; it needs one "
+                         "per response token.")
+    return s.loss_mask
 
 
 def response_logits(model, batch: TrainBatch, temperature: float = 1.0,

@@ -21,8 +21,10 @@ from focusrl.models.loading import resolve_device
 from focusrl.models.precision import compute_dtype
 from focusrl.rewards.base import RewardPipeline
 from focusrl.rewards.registry import build_rewards
-from focusrl.rollout.hf_engine import HFEngine
+from focusrl.rollout.base import RolloutEngine
+from focusrl.rollout.registry import build_engine
 from focusrl.runtime import configure_cpu
+from focusrl.trainer.policy_scoring import PolicyScorer
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +54,12 @@ class Components:
     tokenizer: Any
     device: torch.device
     ref_model: Any
-    engine: HFEngine
+    engine: RolloutEngine
+    """Generates samples (rollout.engine); reached only through its protocol."""
+    policy: PolicyScorer
+    """The trainer-side model for full-distribution statistics (EDCO entropies)."""
+    compute_dtype: torch.dtype | None
+    """model.mixed_precision as a dtype: the training forward's autocast target."""
     data: TaskData
     rewards: RewardPipeline
     sampler: PromptSampler
@@ -61,6 +68,13 @@ class Components:
     """Randomness inside losses (Clip-Cov's random detach), checkpointed with the run."""
     scorer: Any = None
     """AsyncScorer, created on first use when rewards.overlap_with_generation is on."""
+
+    def close(self) -> None:
+        """Release the engine and the reward workers."""
+        if self.scorer is not None:
+            self.scorer.close()
+            self.scorer = None
+        self.engine.close()
 
 
 def needs_reference(cfg: Config) -> bool:
@@ -86,14 +100,13 @@ def build_components(cfg: Config, model_path: str | None = None) -> Components:
     if not data.train:
         raise ValueError(f"all {len(raw.train)} training prompts were over "
                          f"data.max_prompt_tokens={cfg.data.max_prompt_tokens}; raise it.")
-    engine = HFEngine(model, tokenizer, device, seed=cfg.seed,
-                      batch_samples=cfg.rollout.batch_samples, ref_model=ref_model,
-                      lean_decode=cfg.rollout.lean_decode,
-                      compute_dtype=compute_dtype(cfg.model.mixed_precision))
+    dtype = compute_dtype(cfg.model.mixed_precision)
+    engine = build_engine(cfg, model, tokenizer, device, ref_model)
+    policy = PolicyScorer(model, tokenizer, device, dtype, cfg.train.micro_batch_samples)
     rewards = build_rewards(cfg.rewards, {"policy": model, "tokenizer": tokenizer,
                                           "device": device})
     sampler = build_sampler(cfg.curriculum, data.train, cfg.rollout.samples_per_prompt,
-                            cfg.seed, engine=engine)
+                            cfg.seed, engine=engine, policy=policy)
     loss_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
-    return Components(cfg, model, tokenizer, device, ref_model, engine, data, rewards,
-                      sampler, stats, loss_gen)
+    return Components(cfg, model, tokenizer, device, ref_model, engine, policy, dtype, data,
+                      rewards, sampler, stats, loss_gen)

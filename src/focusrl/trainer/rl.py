@@ -1,4 +1,4 @@
-"""The RL loop: rollout -> reward -> advantage -> update -> log / eval / checkpoint.
+"""The RL loop: rollout -> reward -> advantage -> update -> sync -> log / eval / checkpoint.
 
 `train(cfg)` is the whole loop in one function; each stage is a named call below it.
 """
@@ -50,13 +50,16 @@ def train(
     `components` lets a caller hand over an already built (e.g. SFT-warmed) model.
     `stop_at` ends this process after that step (with a checkpoint) without changing the
     run's schedule, as an interruption would; `--resume` then continues it.
-    With `resume`, the policy, optimizer, scheduler, sampler and RNG states come from
-    the newest checkpoint in cfg.run_dir; the reference model stays the initial policy.
+    With `resume`, the policy, optimizer, scheduler, sampler, engine and RNG states come
+    from the newest checkpoint in cfg.run_dir; the reference model stays the initial policy.
+    The policy version is the number of RL steps whose update the weights contain; the
+    engine gets each new version right after the update (`sync_policy`).
     """
     run_dir = Path(cfg.run_dir)
     ckpt = latest_checkpoint(run_dir) if resume else None
     if resume and ckpt is None:
         log.warning("--resume: no checkpoint in %s; starting from scratch", run_dir)
+    owns_components = components is None
     c = components or build_components(cfg)
     opt, sched = build_optimizer(
         c.model, cfg.optim.lr, cfg.optim.weight_decay, (cfg.optim.beta1, cfg.optim.beta2),
@@ -67,6 +70,7 @@ def train(
         start, total_tokens = _restore(ckpt, c, opt, sched)
     else:
         _write_run_dir(run_dir, cfg)
+    sync_policy(c, start)  # restored or warm-started weights reach the engine
     writer = MetricsWriter(run_dir / "metrics.jsonl", resume_step=start if ckpt else None)
     progress = Progress(cfg.train.steps, start, "rl", cfg.train.progress)
     record: dict[str, Any] = {}
@@ -89,13 +93,14 @@ def train(
             max_length=cfg.algorithm.max_length_normalizer or cfg.rollout.max_response_tokens,
             ref_model=c.ref_model if cfg.algorithm.kl_coef > 0 else None,
             generator=c.loss_generator, shared_prefix=cfg.train.shared_prefix_forward,
-            compute_dtype=c.engine.compute_dtype)
+            compute_dtype=c.compute_dtype)
+        record.update(sync_policy(c, step))
         t2 = time.perf_counter()
         total_tokens += sum(s.num_response_tokens for s in samples)
-        record.update(step=step, **sample_metrics(samples, c), **update.metrics,
+        record.update(step=step, **sample_metrics(samples, c, step), **update.metrics,
                       lr=sched.get_last_lr()[0], total_tokens=total_tokens,
                       time_rollout=t1 - t0 - record["time_reward"],
-                      time_update=t2 - t1)
+                      time_update=t2 - t1 - record["time_sync"])
         if update.skipped_steps:
             log.warning("step %d: non-finite loss or gradient; %d optimizer step(s) skipped",
                         step, update.skipped_steps)
@@ -109,10 +114,20 @@ def train(
             save_checkpoint(run_dir, step, c.model, c.tokenizer, opt,
                             _trainer_state(c, sched, total_tokens), cfg.train.keep_checkpoints)
     progress.close()
-    if c.scorer is not None:
+    if owns_components:
+        c.close()
+    elif c.scorer is not None:
         c.scorer.close()
         c.scorer = None
     return record
+
+
+def sync_policy(c: Components, version: int) -> dict[str, float]:
+    """The weight-sync stage: the engine samples from the trainer's current weights, as
+    policy `version`, from now on (a no-op for the HF engine, which shares the model).
+    Its seconds are logged as time_sync."""
+    metrics = dict(c.engine.sync_weights(c.model, version))
+    return {"time_sync": metrics.pop("sync_seconds", 0.0), **metrics}
 
 
 def rollout(c: Components, step: int) -> tuple[list[Sample], dict[str, float]]:
@@ -199,8 +214,9 @@ def assign_advantages(samples: Sequence[Sample], cfg: Config) -> None:
             s.filtered = s.filtered or bool(d)
 
 
-def sample_metrics(samples: Sequence[Sample], c: Components) -> dict[str, float]:
+def sample_metrics(samples: Sequence[Sample], c: Components, step: int) -> dict[str, float]:
     n = len(samples)
+    staleness = [step - 1 - s.policy_version for s in samples]  # versions behind the trainer
     rewards = torch.tensor([s.reward for s in samples])
     out = {
         "reward_mean": float(rewards.mean()),
@@ -212,6 +228,7 @@ def sample_metrics(samples: Sequence[Sample], c: Components) -> dict[str, float]
         "num_samples": float(n),
         "groups_nonzero_adv": _nonzero_group_frac(samples),
         "skipped_long_prompts": float(c.format_stats.skipped_long),
+        "staleness_max": float(max(staleness)),
     }
     for name in samples[0].reward_parts:
         out[f"reward/{name}"] = sum(s.reward_parts[name] for s in samples) / n
@@ -249,7 +266,7 @@ def _due(step: int, every: int, last: int) -> bool:
 
 def _trainer_state(c: Components, sched: Any, total_tokens: int) -> dict[str, Any]:
     return {"sampler": c.sampler.state_dict(), "scheduler": sched.state_dict(),
-            "engine_rng": c.engine.generator.get_state(),
+            "engine": c.engine.state_dict(),
             "loss_rng": c.loss_generator.get_state(), "total_tokens": total_tokens}
 
 
@@ -259,7 +276,7 @@ def _restore(ckpt: Path, c: Components, opt: Any, sched: Any) -> tuple[int, int]
     load_optimizer(ckpt, opt)
     sched.load_state_dict(state["scheduler"])
     c.sampler.load_state_dict(state["sampler"])
-    c.engine.generator.set_state(state["engine_rng"])
+    c.engine.load_state_dict(state["engine"])
     c.loss_generator.set_state(state["loss_rng"])
     set_rng_state(state["rng"])
     log.info("resumed from %s (step %d)", ckpt, state["step"])

@@ -110,3 +110,6 @@ class GenerationRequest:
     prompt: Prompt
     num_samples: int
     group_id: int
+    prompt_ids: list[int] | None = None
+    """Token in, token out: when set, the engine continues exactly these ids (e.g. a
+    multi-turn episode's history) instead of tokenising `prompt.text`."""

@@ -150,3 +150,11 @@ def test_policy_scorer_gives_full_distribution_entropy_per_response_token(engine
         assert len(h) == len(s.response_ids)
         assert all(0 <= x <= torch.log(torch.tensor(float(vocab))) + 1e-4 for x in h)
         assert torch.allclose(torch.tensor(h), ref[i, : len(h)], atol=1e-4)
+
+
+def test_request_with_prompt_ids_continues_exactly_those_ids(engine):
+    ids = engine.tokenizer("12+3=", add_special_tokens=False).input_ids
+    g = SamplingParams(max_new_tokens=4, greedy=True)
+    by_text = engine.generate([GenerationRequest(Prompt("t", "12+3="), 1, 0)], g)[0]
+    by_ids = engine.generate([GenerationRequest(Prompt("t", "ignored"), 1, 0, ids)], g)[0]
+    assert by_ids.prompt_ids == ids and by_ids.response_ids == by_text.response_ids

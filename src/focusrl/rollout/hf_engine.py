@@ -117,7 +117,8 @@ class HFEngine:
             generator = torch.Generator(device=self.device).manual_seed(params.seed)
         flat: list[tuple[GenerationRequest, list[int]]] = []
         for req in requests:
-            ids = self.tokenizer(req.prompt.text, add_special_tokens=False).input_ids
+            ids = (list(req.prompt_ids) if req.prompt_ids is not None else
+                   self.tokenizer(req.prompt.text, add_special_tokens=False).input_ids)
             if not ids:  # an empty prompt still needs a first position
                 ids = [self.tokenizer.bos_token_id or self.pad_id]
             flat.extend((req, ids) for _ in range(req.num_samples))

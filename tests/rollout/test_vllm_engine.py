@@ -77,8 +77,12 @@ def test_sampler_logprobs_match_the_trainer_recompute(engine):
 def test_ignore_eos_and_greedy(engine):
     out = engine.generate(_requests(), SamplingParams(max_new_tokens=7, ignore_eos=True))
     assert all(len(s.response_ids) == 7 and not s.finished for s in out)
-    greedy = engine.generate(_requests(), SamplingParams(max_new_tokens=5, greedy=True))
+    g = SamplingParams(max_new_tokens=5, greedy=True)
+    greedy = engine.generate(_requests(), g)
     assert greedy[0].response_ids == greedy[1].response_ids == greedy[2].response_ids
+    ids = engine.tokenizer("1+2=", add_special_tokens=False).input_ids  # token in, token out
+    by_ids = engine.generate([GenerationRequest(Prompt("t", "ignored"), 1, 0, ids)], g)[0]
+    assert by_ids.prompt_ids == ids and by_ids.response_ids == greedy[0].response_ids
 
 
 def test_state_dict_resumes_the_exact_sample_stream(engine):

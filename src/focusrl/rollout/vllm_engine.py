@@ -201,7 +201,8 @@ class VLLMEngine:
         stream, used = (params.seed, 0) if private else (self.seed, self._requests_seeded)
         prompts, per_request = [], []
         for req in requests:
-            ids = self.tokenizer(req.prompt.text, add_special_tokens=False).input_ids
+            ids = (list(req.prompt_ids) if req.prompt_ids is not None else
+                   self.tokenizer(req.prompt.text, add_special_tokens=False).input_ids)
             if not ids:  # an empty prompt still needs a first position
                 ids = [self.tokenizer.bos_token_id or self.pad_id]
             prompts.append(self._vllm.TokensPrompt(prompt_token_ids=ids))

@@ -137,16 +137,20 @@ def test_requests_it_cannot_serve_are_clear_errors(engine):
                                                     promising_source="reference"))
 
 
-def test_an_architecture_vllm_does_not_support_names_the_hf_engine(require_vllm):
+def test_a_model_vllm_cannot_serve_names_the_hf_engine(require_vllm):
     from transformers import OpenAIGPTConfig, OpenAIGPTLMHeadModel
 
     from focusrl.rollout.vllm_engine import VLLMEngine
 
     tok = build_char_tokenizer()
     model = OpenAIGPTLMHeadModel(OpenAIGPTConfig(vocab_size=len(tok), n_positions=32,
-                                                 n_embd=16, n_layer=1, n_head=2))
+                                                 n_embd=64, n_layer=1, n_head=2))
     with pytest.raises(ConfigError, match=r"OpenAIGPTLMHeadModel.*rollout\.engine=hf"):
         VLLMEngine(model, tok)
+    narrow_heads = build_tiny_model(tok, hidden_size=32, num_layers=1, num_heads=2,
+                                    intermediate_size=32)  # head size 16: no CPU kernel
+    with pytest.raises(ConfigError, match=r"head sizes.*16.*rollout\.engine=hf"):
+        VLLMEngine(narrow_heads, tok)
 
 
 def test_rlpt_from_the_reference_model_is_a_config_error():

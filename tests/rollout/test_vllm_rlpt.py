@@ -27,7 +27,7 @@ def test_hf_engine_and_vllm_processor_give_the_same_support(require_vllm, k, top
     hf = HFEngine(build_tiny_model(tok, 16, 1, 1, 16), tok)
     width = k if top_p >= 1 else max(k, max_k)
     hf_support = torch.full((5, 1, width), -1, dtype=torch.long)
-    hf._sample(logits, None, params, hf_support, torch.zeros(5, 1), 0)
+    hf._sample(logits, None, params, hf_support, torch.zeros(5, 1), 0, torch.Generator())
     # vLLM processor: rows 0, 2, 4 restricted, rows 1, 3 another request, unrestricted
     on = VSP(temperature=temperature, extra_args=promising_extra_args(k, top_p, max_k))
     off = VSP(temperature=temperature)

@@ -70,7 +70,8 @@ def vllm_env_defaults(vcfg: VLLMConfig, threads: int = 0) -> dict[str, str]:
     """Environment vLLM reads at import/start-up; set only where the user did not set it.
 
     In-process engine (no engine-core subprocess), the CPU KV cache size, OMP threads on
-    this process's cores (vLLM's default keeps one in reserve), sockets on loopback."""
+    this process's cores (vLLM's default keeps one in reserve), sockets on loopback, and
+    only vLLM's errors in the log (VLLM_LOGGING_LEVEL=INFO shows its start-up report)."""
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     if threads > 0:
         cpus = cpus[:threads]
@@ -78,7 +79,7 @@ def vllm_env_defaults(vcfg: VLLMConfig, threads: int = 0) -> dict[str, str]:
         "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
         "VLLM_CPU_KVCACHE_SPACE": f"{vcfg.cpu_kv_cache_gib:g}",
         "VLLM_HOST_IP": "127.0.0.1",
-        "VLLM_LOGGING_LEVEL": "WARNING",
+        "VLLM_LOGGING_LEVEL": "ERROR",  # its start-up warnings are noise here
     }
     if cpus:
         wanted["VLLM_CPU_OMP_THREADS_BIND"] = _cpu_list(set(cpus))
@@ -164,7 +165,25 @@ class VLLMEngine:
             self.llm.sleep(level=1)
             self._asleep = True
 
+    def _check_cpu_head_size(self, model: Any) -> None:
+        """vLLM's CPU attention kernels exist for some head sizes only; a model with another
+        would start and then fail at its first request, so refuse it up front."""
+        from vllm.v1.attention.backends.cpu_attn import CPUAttentionBackend
+
+        cfg = model.config
+        heads = getattr(cfg, "num_attention_heads", 0)
+        head_dim = getattr(cfg, "head_dim", None) or (cfg.hidden_size // heads if heads else 0)
+        sizes = CPUAttentionBackend.get_supported_head_sizes()
+        if head_dim and head_dim not in sizes:
+            raise ConfigError(
+                f"vLLM {self._vllm.__version__} on the CPU has attention kernels for head sizes "
+                f"{sizes}, and this model's is {head_dim} (hidden_size / num_attention_heads). "
+                "Fix: use rollout.engine=hf, or a model shape with a supported head size "
+                "(model.tiny: hidden_size / num_heads).")
+
     def _start(self, model: Any) -> Any:
+        if self.device.type == "cpu":
+            self._check_cpu_head_size(model)
         dtype = self.vcfg.dtype
         if dtype == "auto":
             dtype = str(next(model.parameters()).dtype).removeprefix("torch.")

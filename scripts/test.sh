@@ -5,4 +5,6 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 . .venv/bin/activate
 ruff check src tests benchmarks
+# the set-up installed vLLM: its tests must run, not skip (FOCUSRL_VLLM=0 opts out)
+export FOCUSRL_REQUIRE_VLLM=${FOCUSRL_VLLM:-1}
 python -m pytest -q "$@"

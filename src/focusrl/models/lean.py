@@ -337,26 +337,45 @@ def shared_prefix_hidden(model: Any, layers: list[_Layer], input_ids: torch.Tens
         values.append(v)
     last = x[:, -1]  # (U, H): predicts the first response token
 
-    # response pass: every row attends to its prompt's keys/values, then causally to itself
+    # response pass, packed: projections and MLPs run on the N real response tokens only
+    # (no work on padding); attention runs in the padded (B, n) layout, where every row
+    # attends to its prompt's keys/values, then causally to itself
     resp = input_ids[:, width:]
-    n = resp.shape[1]
+    bsz, n = resp.shape
+    real = attention_mask[:, width:].reshape(-1).nonzero().squeeze(-1)  # (N,)
     pos = (attention_mask.cumsum(-1) - 1).clamp(min=0)[:, width:]
-    x = base.embed_tokens(resp)
-    cos, sin = base.rotary_emb(x, pos)
-    cos, sin = cos[:, None].to(x.dtype), sin[:, None].to(x.dtype)
+    x = base.embed_tokens(resp).reshape(bsz * n, -1)[real]  # (N, H)
+    cos, sin = base.rotary_emb(x[None], pos.reshape(1, -1)[:, real])
+    cos, sin = cos[0, :, None].to(x.dtype), sin[0, :, None].to(x.dtype)  # (N, 1, D)
     prefix_ok = mask_p.bool()[:, None, None, :].expand(-1, 1, n, width)
-    own = torch.ones(n, n, dtype=torch.bool, device=dev).tril().expand(resp.shape[0], 1, n, n)
+    own = torch.ones(n, n, dtype=torch.bool, device=dev).tril().expand(bsz, 1, n, n)
     mask = torch.cat([prefix_ok, own], dim=-1)
+
+    def padded(t: torch.Tensor) -> torch.Tensor:  # (N, heads, D) -> (B, heads, n, D)
+        out = t.new_zeros(bsz * n, *t.shape[1:]).index_copy(0, real, t)
+        return out.view(bsz, n, *t.shape[1:]).transpose(1, 2)
 
     def response_layer(layer: _Layer, x: torch.Tensor, kp: torch.Tensor, vp: torch.Tensor,
                        cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        q, k, v = _qkv(layer, x, cos, sin, dims)
-        k = torch.cat([kp[inv], k], dim=2)
-        v = torch.cat([vp[inv], v], dim=2)
-        return _finish(layer, x, _attend(q, k, v, mask, scaling))
+        nq, nk, hd = dims
+        q, k, v = project(rms(layer.in_norm, x), layer.qkv, [nq * hd, nk * hd, nk * hd])
+        q, k, v = q.view(-1, nq, hd), k.view(-1, nk, hd), v.view(-1, nk, hd)
+        if layer.q_norm is not None:
+            q = rms(layer.q_norm, q)
+        if layer.k_norm is not None:
+            k = rms(layer.k_norm, k)
+        q, k = rotate(q, cos, sin), rotate(k, cos, sin)
+        k = torch.cat([kp[inv], padded(k)], dim=2)
+        v = torch.cat([vp[inv], padded(v)], dim=2)
+        attn = _attend(padded(q), k, v, mask, scaling)  # (B, Hq, n, D)
+        attn = attn.transpose(1, 2).reshape(bsz * n, -1)[real]  # (N, Hq * D)
+        x = x + layer.o(attn)
+        gate, up = project(rms(layer.post_norm, x), layer.gate_up, [layer.down.in_features] * 2)
+        return x + layer.down(layer.act(gate) * up)
 
     for layer, kp, vp in zip(layers, keys, values):
         x = run(response_layer, layer, x, kp, vp, cos, sin, mask)
+    x = x.new_zeros(bsz * n, x.shape[-1]).index_copy(0, real, x).view(bsz, n, -1)
     hidden = torch.cat([last[inv][:, None], x[:, : n - 1]], dim=1)  # (B, T, H)
     return rms(base.norm, hidden)
 

@@ -233,7 +233,8 @@ def read_checkpoint(ckpt: Path, dtype: torch.dtype, require_optimizer: bool = Tr
         try:
             pieces[name] = torch.load(path, weights_only=False)
         except Exception as e:  # noqa: BLE001 - zip, pickle and EOF errors alike
-            raise CheckpointError(f"{path} is unreadable ({type(e).__name__}: {e})") from None
+            raise CheckpointError(f"{path} is unreadable ({type(e).__name__}: "
+                                  f"{str(e)[:160]})") from None
     if not isinstance(pieces["trainer_state.pt"], dict) or "step" not in pieces["trainer_state.pt"]:
         raise CheckpointError(f"{ckpt / 'trainer_state.pt'} holds no trainer state")
     try:
@@ -259,10 +260,9 @@ def load_usable_checkpoint(run_dir: str | Path, dtype: torch.dtype,
             log.warning("checkpoint %s is damaged: %s; trying the previous one", ckpt, e)
             problems.append((ckpt, str(e)))
             continue
-        for bad, why in problems:
-            aside = _set_aside(bad)
-            log.warning("resuming from %s instead of the damaged %s (%s); the damaged one "
-                        "is kept as %s", ckpt, bad.name, why, aside)
+        for bad, _ in problems:
+            log.warning("resuming from %s (step %s) instead of the damaged %s, which is kept "
+                        "as %s", ckpt, loaded.trainer_state["step"], bad.name, _set_aside(bad))
         return loaded
     if problems:
         listing = "; ".join(f"{p}: {why}" for p, why in problems)

@@ -55,8 +55,11 @@ MUTABLE = {
 }
 """Keys that may change on resume with --allow-config-change, and what they control."""
 
-RUNTIME = {"run_dir", "train.progress", "threads", "cpu_malloc", "model.device"}
+RUNTIME = {"train.progress", "threads", "cpu_malloc", "model.device"}
 """Keys that do not change what is computed; a change is applied and recorded freely."""
+
+IGNORED = {"run_dir"}
+"""Not compared: the run directory is the run being resumed (it may have been moved)."""
 
 
 @dataclass
@@ -116,6 +119,8 @@ def check_config_drift(cfg: Config, allow_changes: bool = False) -> ConfigDrift:
     defaults = _flatten(to_dict(Config()))
     drift = ConfigDrift()
     for key, new in wanted.items():
+        if key in IGNORED:
+            continue
         old = saved.get(key, defaults.get(key))  # a key added since the run began: default
         if not _same(old, new):
             drift.changes[key] = (old, new)

@@ -10,9 +10,9 @@ SHA-256. Loading checks the manifest, then reads every piece into memory before 
 is applied, so a truncated, garbage or deleted file is found before it can half-restore a
 run. A damaged checkpoint is reported with its path and renamed `damaged_step_N` (kept for
 inspection), and the previous complete one is used; when none is usable, one
-`CheckpointError` lists what was wrong with each. Hashing costs one read of the
-checkpoint per save and per resume (about 1 s per GB), which buys exact detection of
-damage that keeps the file size.
+`CheckpointError` lists what was wrong with each. Hashing costs one more read of each
+checkpoint file on save and on resume; it buys exact detection of damage that keeps the
+file size (reading the pieces catches truncation even without a manifest).
 
 Write failures (disk full, permission denied) raise `CheckpointWriteError` naming the path
 and the cause; the temporary directory is removed and the previous checkpoint and
@@ -117,6 +117,7 @@ def save_checkpoint(
     root = Path(run_dir) / "checkpoints"
     final = root / f"step_{step:06d}"
     tmp = root / f".tmp_step_{step:06d}"
+    renamed = False
     try:
         root.mkdir(parents=True, exist_ok=True)
         if tmp.exists():
@@ -131,17 +132,19 @@ def save_checkpoint(
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
+        renamed = True
         latest_tmp = root / ".latest.tmp"
         latest_tmp.write_text(final.name)
         os.replace(latest_tmp, root / "latest")
     except Exception as e:
         shutil.rmtree(tmp, ignore_errors=True)  # frees the space; the previous one is intact
         previous = (root / "latest").read_text().strip() if (root / "latest").is_file() else ""
+        kept = (f"{final} is complete, but `latest` still names {previous or 'nothing'}"
+                if renamed else f"Nothing of step {step} was kept")
         raise CheckpointWriteError(
-            f"could not write checkpoint {final}: {io_cause(e)} ({e}). Nothing of step {step} "
-            f"was kept; the newest complete checkpoint is "
-            f"{root / previous if previous else 'none'}. Free space or fix permissions on "
-            f"{root}, then continue with --resume.") from e
+            f"could not write checkpoint {final}: {io_cause(e)} ({e}). {kept}; the newest "
+            f"complete checkpoint is {root / previous if previous else 'none'}. Free space or "
+            f"fix permissions on {root}, then continue with --resume.") from e
     for old in _step_dirs(root)[:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
     return final
@@ -298,7 +301,3 @@ def read_policy_weights(model_dir: Path, dtype: torch.dtype) -> dict[str, torch.
 
     return AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype).state_dict()
 
-
-def load_policy_weights(model: Any, model_dir: Path) -> None:
-    """Copy weights saved with save_pretrained into an existing model object."""
-    model.load_state_dict(read_policy_weights(model_dir, next(model.parameters()).dtype))

@@ -12,20 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
 from focusrl.algorithms.advantages import ADVANTAGES
 from focusrl.algorithms.filtering import collect_informative_groups, overlong_filter_mask
-from focusrl.config import Config
-from focusrl.configtools import to_dict
+from focusrl.config import Config, ConfigError
 from focusrl.rewards.async_scoring import AsyncScorer
 from focusrl.rewards.base import RewardStats
 from focusrl.trainer.batching import build_batch
 from focusrl.trainer.checkpoint import (
-    latest_checkpoint,
-    load_optimizer,
-    load_policy_weights,
-    load_trainer_state,
+    LoadedCheckpoint,
+    load_usable_checkpoint,
+    load_weights_into,
     save_checkpoint,
     set_rng_state,
 )
@@ -33,6 +30,13 @@ from focusrl.trainer.components import Components, build_components
 from focusrl.trainer.evaluate import evaluate_policy, is_correct
 from focusrl.trainer.logging import MetricsWriter, Progress
 from focusrl.trainer.optim import build_optimizer
+from focusrl.trainer.resume import (
+    ConfigDrift,
+    apply_lr_schedule,
+    check_config_drift,
+    record_config_change,
+    write_config,
+)
 from focusrl.trainer.update import policy_update
 from focusrl.types import GenerationRequest, Sample, SamplingParams
 
@@ -44,6 +48,7 @@ def train(
     resume: bool = False,
     components: Components | None = None,
     stop_at: int | None = None,
+    allow_config_change: bool = False,
 ) -> dict[str, Any]:
     """Run RL for cfg.train.steps steps; returns the last step's metrics (incl. eval).
 
@@ -51,14 +56,15 @@ def train(
     `stop_at` ends this process after that step (with a checkpoint) without changing the
     run's schedule, as an interruption would; `--resume` then continues it.
     With `resume`, the policy, optimizer, scheduler, sampler, engine and RNG states come
-    from the newest checkpoint in cfg.run_dir; the reference model stays the initial policy.
+    from the newest usable checkpoint in cfg.run_dir (trainer/checkpoint.py); the reference
+    model stays the initial policy. cfg is checked against the run's config.yaml first
+    (trainer/resume.py): changes need `allow_config_change`, and some are refused.
     The policy version is the number of RL steps whose update the weights contain; the
     engine gets each new version right after the update (`sync_policy`).
     """
     run_dir = Path(cfg.run_dir)
-    ckpt = latest_checkpoint(run_dir) if resume else None
-    if resume and ckpt is None:
-        log.warning("--resume: no checkpoint in %s; starting from scratch", run_dir)
+    has_ckpt = resume and (run_dir / "checkpoints").is_dir()
+    drift = check_config_drift(cfg, allow_config_change) if has_ckpt else None
     owns_components = components is None
     c = components or build_components(cfg)
     opt, sched = build_optimizer(
@@ -66,10 +72,13 @@ def train(
         cfg.optim.eps, cfg.optim.warmup_steps, cfg.train.steps * cfg.train.passes_per_batch,
         cfg.optim.schedule, cfg.optim.min_lr_ratio)
     start, total_tokens = 0, 0
+    ckpt = load_usable_checkpoint(run_dir, next(c.model.parameters()).dtype) if has_ckpt else None
+    if resume and ckpt is None:
+        log.warning("--resume: no checkpoint in %s; starting from scratch", run_dir)
     if ckpt is not None:
-        start, total_tokens = _restore(ckpt, c, opt, sched)
+        start, total_tokens = _restore(ckpt, c, opt, sched, drift)
     else:
-        _write_run_dir(run_dir, cfg)
+        write_config(run_dir, cfg)
     sync_policy(c, start)  # restored or warm-started weights reach the engine
     writer = MetricsWriter(run_dir / "metrics.jsonl", resume_step=start if ckpt else None)
     progress = Progress(cfg.train.steps, start, "rl", cfg.train.progress)
@@ -270,19 +279,21 @@ def _trainer_state(c: Components, sched: Any, total_tokens: int) -> dict[str, An
             "loss_rng": c.loss_generator.get_state(), "total_tokens": total_tokens}
 
 
-def _restore(ckpt: Path, c: Components, opt: Any, sched: Any) -> tuple[int, int]:
-    state = load_trainer_state(ckpt)
-    load_policy_weights(c.model, ckpt / "model")
-    load_optimizer(ckpt, opt)
+def _restore(ckpt: LoadedCheckpoint, c: Components, opt: Any, sched: Any,
+             drift: ConfigDrift | None) -> tuple[int, int]:
+    state = ckpt.trainer_state
+    if c.cfg.train.steps < state["step"]:
+        raise ConfigError(f"--resume: train.steps={c.cfg.train.steps}, but {ckpt.path} is "
+                          f"already at step {state['step']}; set train.steps >= {state['step']}.")
+    load_weights_into(c.model, ckpt.weights)
+    opt.load_state_dict(ckpt.optimizer_state)
     sched.load_state_dict(state["scheduler"])
     c.sampler.load_state_dict(state["sampler"])
     c.engine.load_state_dict(state["engine"])
     c.loss_generator.set_state(state["loss_rng"])
     set_rng_state(state["rng"])
-    log.info("resumed from %s (step %d)", ckpt, state["step"])
+    if drift is not None and drift.changes:
+        lr = apply_lr_schedule(c.cfg, opt, sched) if drift.optim_changed else None
+        record_config_change(c.cfg, drift, int(state["step"]), lr)
+    log.info("resumed from %s (step %d)", ckpt.path, state["step"])
     return int(state["step"]), int(state.get("total_tokens", 0))
-
-
-def _write_run_dir(run_dir: Path, cfg: Config) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))

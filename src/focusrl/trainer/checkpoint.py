@@ -63,10 +63,27 @@ def save_checkpoint(
     latest_tmp = root / ".latest.tmp"
     latest_tmp.write_text(final.name)
     os.replace(latest_tmp, root / "latest")
-    checkpoints = sorted(p for p in root.glob("step_*") if p.is_dir())
-    for old in checkpoints[:-keep] if keep > 0 else []:
-        shutil.rmtree(old, ignore_errors=True)
+    prune_checkpoints(root, step, keep)
     return final
+
+
+def prune_checkpoints(root: Path, step: int, keep: int) -> None:
+    """Keep checkpoint `step` (the one just written) and the newest `keep` - 1 before it, by
+    step number; keep = 0 keeps all. Checkpoints past `step` (an abandoned continuation)
+    are neither counted nor removed, so pruning can never remove the newest checkpoint."""
+    if keep <= 0:
+        return
+    older = sorted((p for p in root.glob("step_*") if p.is_dir() and 0 <= _step_of(p) < step),
+                   key=_step_of)
+    for old in older[:max(len(older) - (keep - 1), 0)]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _step_of(path: Path) -> int:
+    try:
+        return int(path.name.removeprefix("step_"))
+    except ValueError:
+        return -1
 
 
 def latest_checkpoint(run_dir: str | Path) -> Path | None:

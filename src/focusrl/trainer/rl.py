@@ -22,7 +22,6 @@ from focusrl.rewards.async_scoring import AsyncScorer
 from focusrl.rewards.base import RewardStats
 from focusrl.trainer.batching import build_batch
 from focusrl.trainer.checkpoint import (
-    latest_checkpoint,
     load_optimizer,
     load_policy_weights,
     load_trainer_state,
@@ -33,6 +32,8 @@ from focusrl.trainer.components import Components, build_components
 from focusrl.trainer.evaluate import evaluate_policy, is_correct
 from focusrl.trainer.logging import MetricsWriter, Progress
 from focusrl.trainer.optim import build_optimizer
+from focusrl.trainer.preflight import check_answers, check_can_learn
+from focusrl.trainer.rundir import claim_run_dir, resume_point, run_summary
 from focusrl.trainer.update import policy_update
 from focusrl.types import GenerationRequest, Sample, SamplingParams
 
@@ -44,6 +45,7 @@ def train(
     resume: bool = False,
     components: Components | None = None,
     stop_at: int | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Run RL for cfg.train.steps steps; returns the last step's metrics (incl. eval).
 
@@ -52,12 +54,16 @@ def train(
     run's schedule, as an interruption would; `--resume` then continues it.
     With `resume`, the policy, optimizer, scheduler, sampler and RNG states come from
     the newest checkpoint in cfg.run_dir; the reference model stays the initial policy.
+    Without it, cfg.run_dir must not hold another run (trainer/rundir.py) unless
+    `overwrite`. Ends by printing the run's summary.
     """
     run_dir = Path(cfg.run_dir)
-    ckpt = latest_checkpoint(run_dir) if resume else None
-    if resume and ckpt is None:
-        log.warning("--resume: no checkpoint in %s; starting from scratch", run_dir)
+    check_can_learn(cfg)
+    ckpt = resume_point(run_dir) if resume else None
+    if not resume:
+        claim_run_dir(run_dir, overwrite=overwrite)
     c = components or build_components(cfg)
+    check_answers(cfg, c.data.train)
     opt, sched = build_optimizer(
         c.model, cfg.optim.lr, cfg.optim.weight_decay, (cfg.optim.beta1, cfg.optim.beta2),
         cfg.optim.eps, cfg.optim.warmup_steps, cfg.train.steps * cfg.train.passes_per_batch,
@@ -65,6 +71,7 @@ def train(
     start, total_tokens = 0, 0
     if ckpt is not None:
         start, total_tokens = _restore(ckpt, c, opt, sched)
+        print(f"resuming {run_dir} from {ckpt} (step {start} of {cfg.train.steps})", flush=True)
     else:
         _write_run_dir(run_dir, cfg)
     writer = MetricsWriter(run_dir / "metrics.jsonl", resume_step=start if ckpt else None)
@@ -77,7 +84,8 @@ def train(
         t1 = time.perf_counter()
         if not samples:
             log.warning("step %d: no informative group after dynamic sampling; no update", step)
-            writer.write({"step": step, **record, "skipped_updates": 1.0})
+            record.update(step=step, skipped_updates=1.0)
+            _eval_and_checkpoint(c, step, stop_at, record, writer, opt, sched, total_tokens, t0)
             progress.update()
             continue
         assign_advantages(samples, cfg)
@@ -99,19 +107,14 @@ def train(
         if update.skipped_steps:
             log.warning("step %d: non-finite loss or gradient; %d optimizer step(s) skipped",
                         step, update.skipped_steps)
-        if _due(step, cfg.train.eval_every, cfg.train.steps):
-            record.update(run_eval(c, step))
-        record["time_step"] = time.perf_counter() - t0
-        writer.write(record)
+        _eval_and_checkpoint(c, step, stop_at, record, writer, opt, sched, total_tokens, t0)
         progress.update(reward=record["reward_mean"], acc=record["accuracy"],
                         **({"eval": record["eval/accuracy"]} if "eval/accuracy" in record else {}))
-        if _due(step, cfg.train.checkpoint_every, cfg.train.steps) or step == stop_at:
-            save_checkpoint(run_dir, step, c.model, c.tokenizer, opt,
-                            _trainer_state(c, sched, total_tokens), cfg.train.keep_checkpoints)
     progress.close()
     if c.scorer is not None:
         c.scorer.close()
         c.scorer = None
+    print(run_summary(run_dir, cfg.train.steps, start + 1, last, ckpt), flush=True)
     return record
 
 
@@ -245,6 +248,21 @@ def _nonzero_group_frac(samples: Sequence[Sample]) -> float:
 
 def _due(step: int, every: int, last: int) -> bool:
     return step == last or (every > 0 and step % every == 0)
+
+
+def _eval_and_checkpoint(c: Components, step: int, stop_at: int | None, record: dict[str, Any],
+                         writer: MetricsWriter, opt: Any, sched: Any, total_tokens: int,
+                         t0: float) -> None:
+    """End of a step, with or without an update: eval when due, log, checkpoint when due
+    (so a step whose groups were all dropped still evaluates and saves on schedule)."""
+    cfg = c.cfg
+    if _due(step, cfg.train.eval_every, cfg.train.steps):
+        record.update(run_eval(c, step))
+    record["time_step"] = time.perf_counter() - t0
+    writer.write(record)
+    if _due(step, cfg.train.checkpoint_every, cfg.train.steps) or step == stop_at:
+        save_checkpoint(cfg.run_dir, step, c.model, c.tokenizer, opt,
+                        _trainer_state(c, sched, total_tokens), cfg.train.keep_checkpoints)
 
 
 def _trainer_state(c: Components, sched: Any, total_tokens: int) -> dict[str, Any]:

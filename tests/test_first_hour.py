@@ -187,3 +187,10 @@ def test_unknown_option_and_two_configs_with_overrides_between(in_tmp, capsys):
                  str(ROOT / "examples" / "gspo.yaml"), "run_dir=g", "train.steps=1"]) == 0
     cfg = yaml.safe_load((in_tmp / "g" / "config.yaml").read_text())
     assert cfg["algorithm"]["loss"] == "gspo" and cfg["train"]["steps"] == 1
+
+
+def test_quickstart_refuses_a_used_out_dir_before_any_work(in_tmp, capsys):
+    assert main(["train", *FAST, "run_dir=q", "-v"]) == 0  # -v after the subcommand works
+    capsys.readouterr()
+    assert main(["quickstart", "--out", "q"]) == 1
+    assert "run_dir 'q' already holds a run" in capsys.readouterr().err

@@ -92,6 +92,9 @@ def _load(args: argparse.Namespace):
 def cmd_train(args: argparse.Namespace) -> int:
     from focusrl.trainer.rl import train
 
+    if args.resume and args.overwrite:
+        raise ConfigError("--resume continues the run in run_dir and --overwrite deletes it; "
+                          "pass one of them.")
     train(_load(args), resume=args.resume, overwrite=args.overwrite)
     return 0
 

@@ -179,7 +179,7 @@ def run_rl_arm(arm: str, seed: int, warm: Path, out: Path, args: argparse.Namesp
     start = held_out(c)["accuracy"]
     drawn_difficulty(c)
     t0 = time.perf_counter()
-    last = train(cfg, components=c)
+    last = train(cfg, components=c, overwrite=True)  # the benchmark owns --out
     seconds = time.perf_counter() - t0
     lines = [json.loads(x) for x in (Path(cfg.run_dir) / "metrics.jsonl").read_text().split("\n")
              if x]

@@ -87,7 +87,7 @@ def run_arm(arm: str, seed: int, warm: Path, out: Path, args: argparse.Namespace
     start = run_eval(c, 0)["eval/accuracy"]
     groups = track_groups(c)
     t0 = time.perf_counter()
-    last = train(cfg, components=c)
+    last = train(cfg, components=c, overwrite=True)  # the benchmark owns --out
     seconds = time.perf_counter() - t0
     lines = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().split("\n") if x]
     epoch = -(-cfg.data.num_train // cfg.rollout.prompts_per_step)  # steps per pass

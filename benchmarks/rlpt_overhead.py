@@ -59,7 +59,7 @@ def main() -> None:
             cfg = make_config(args.seed, run_dir, [*overrides, f"train.steps={args.steps}",
                                                    "train.eval_every=0"], args.quick)
             c = build_components(cfg, model_path=str(model_path))
-            train(cfg, components=c)
+            train(cfg, components=c, overwrite=True)  # the benchmark owns --out
             for rec in read_metrics(run_dir / "metrics.jsonl")[1:-1]:
                 for key, vals in times[name].items():
                     vals.append(rec[key])

@@ -22,7 +22,20 @@ if ! python -c "import torch" >/dev/null 2>&1; then
     python -m pip install -q "torch==2.13.0"
   fi
 fi
-python -m pip install -q -e ".[dev]"
+# focusrl itself: skipped when this checkout is already installed in editable mode and
+# pyproject.toml has not changed since (the stamp holds its hash), so that
+# scripts/test.sh does not reinstall the package on every run
+STAMP=.venv/.focusrl-install-stamp
+WANT="$(pwd -P) $(sha256sum pyproject.toml | cut -d' ' -f1)"
+HAVE=$(python - <<'PY' 2>/dev/null || true
+import pathlib, focusrl
+print(pathlib.Path(focusrl.__file__).resolve().parents[2])
+PY
+)
+if [ "$HAVE" != "$(pwd -P)" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
+  python -m pip install -q -e ".[dev]"
+  echo "$WANT" > "$STAMP"
+fi
 # vLLM for rollout.engine=vllm (FOCUSRL_VLLM=0 skips it; adds ~1.5 min and ~3 GB)
 if [ "${FOCUSRL_VLLM:-1}" = "1" ] && ! python -c "import vllm" >/dev/null 2>&1; then
   if command -v nvidia-smi >/dev/null 2>&1; then

@@ -1,9 +1,18 @@
-"""focusrl command line: train | sft | eval | quickstart.
+"""focusrl command line: train | sft | eval | quickstart | examples.
 
-    focusrl train CONFIG [key.sub=value ...] [--resume [--allow-config-change]]
-    focusrl sft CONFIG [key.sub=value ...]
+    focusrl train CONFIG [CONFIG ...] [key.sub=value ...] [--overwrite]
+    focusrl train RUN_DIR --resume [--allow-config-change] [key.sub=value ...]
+    focusrl sft CONFIG [CONFIG ...] [key.sub=value ...]
     focusrl eval CONFIG [key.sub=value ...] [--model PATH]
     focusrl quickstart [--seed N] [--out DIR]
+    focusrl examples [DIR]
+
+Several config files compose: later files override earlier ones key by key (a preset
+such as examples/rlpt.yaml on top of a run config), and key.sub=value overrides, in any
+position, override the files. A run directory in place of a config means its
+config.yaml, with run_dir set to it. Without run_dir, each run gets a new directory
+runs/<config names>-<UTC timestamp>; a run never starts in a directory that holds
+another run (pass --resume, another run_dir, or --overwrite).
 """
 
 from __future__ import annotations
@@ -51,29 +60,52 @@ def _config_reference() -> str:
     return "\n".join(lines)
 
 
+def split_positionals(items: list[str]) -> tuple[list[str], list[str]]:
+    """(config files, key=value overrides) from the positional arguments, in order. A run
+    directory (one holding config.yaml) stands for its config.yaml plus run_dir=<it>."""
+    from pathlib import Path
+
+    configs: list[str] = []
+    overrides: list[str] = []
+    for item in items:
+        path = Path(item)
+        if "=" in item and not path.exists():
+            overrides.append(item)
+        elif path.is_dir():
+            if not (path / "config.yaml").is_file():
+                raise ConfigError(f"'{item}' is a directory without config.yaml; pass a YAML "
+                                  "config file or a run directory.")
+            configs.append(str(path / "config.yaml"))
+            overrides.insert(0, f"run_dir={path}")
+        else:
+            configs.append(item)
+    return configs, overrides
+
+
 def _load(args: argparse.Namespace):
     from focusrl.config import load_config
 
-    return load_config(args.config, args.overrides)
+    configs, overrides = split_positionals(args.args)
+    return load_config(configs, overrides)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from focusrl.trainer.rl import train
 
-    cfg = _load(args)
-    record = train(cfg, resume=args.resume, allow_config_change=args.allow_config_change)
-    print(json.dumps({k: v for k, v in record.items() if k.startswith("eval/") or k in
-                      ("step", "reward_mean", "accuracy")}))
-    print(f"run directory: {cfg.run_dir}")
+    if args.resume and args.overwrite:
+        raise ConfigError("--resume continues the run in run_dir and --overwrite deletes it; "
+                          "pass one of them.")
+    if args.allow_config_change and not args.resume:
+        raise ConfigError("--allow-config-change applies to --resume only.")
+    train(_load(args), resume=args.resume, overwrite=args.overwrite,
+          allow_config_change=args.allow_config_change)
     return 0
 
 
 def cmd_sft(args: argparse.Namespace) -> int:
-    from focusrl.trainer.sft import sft_main
+    from focusrl.trainer.sft import sft_main, sft_summary
 
-    cfg = _load(args)
-    result = sft_main(cfg)
-    print(json.dumps(result))
+    print(sft_summary(sft_main(_load(args), overwrite=args.overwrite)))
     return 0
 
 
@@ -82,6 +114,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from focusrl.trainer.components import build_components
     from focusrl.trainer.evaluate import evaluate_on
+    from focusrl.trainer.preflight import check_answers
 
     cfg = _load(args)
     model = args.model
@@ -94,6 +127,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         model = str(ckpt / "model")
     c = build_components(cfg, model_path=model)
     prompts = c.data.eval if args.split == "eval" else c.data.train
+    check_answers(cfg, prompts, args.split)
     if args.limit:
         prompts = prompts[: args.limit]
     ks = [int(k) for k in args.k.split(",")]
@@ -114,7 +148,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_quickstart(args: argparse.Namespace) -> int:
     from focusrl.quickstart import quickstart
 
-    quickstart(seed=args.seed, out_dir=args.out, overrides=args.overrides)
+    configs, overrides = split_positionals(args.args)
+    if configs:
+        raise ConfigError(f"quickstart takes no config file (got {configs}); pass "
+                          "key=value overrides, or use `focusrl train`.")
+    quickstart(seed=args.seed, out_dir=args.out, overrides=overrides, overwrite=args.overwrite)
+    return 0
+
+
+def cmd_examples(args: argparse.Namespace) -> int:
+    from focusrl.example_configs import copy_examples
+
+    for path in copy_examples(args.dir, overwrite=args.overwrite):
+        print(path)
     return 0
 
 
@@ -126,21 +172,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = p.add_subparsers(dest="command")
 
+    def add_verbose(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="log at INFO level")
+
     def with_config(name: str, help_text: str) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help_text, description=help_text)
-        sp.add_argument("config", nargs="?", help="YAML config file (see examples/); optional")
-        sp.add_argument("overrides", nargs="*", help=OVERRIDES_HELP)
+        sp.add_argument("args", nargs="*", metavar="CONFIG|key=value",
+                        help="YAML config files (see `focusrl examples`), later ones "
+                        "overriding earlier ones, or a run directory; and " + OVERRIDES_HELP)
+        add_verbose(sp)
         return sp
+
+    def with_overwrite(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--overwrite", action="store_true",
+                        help="run_dir holds an earlier run: delete its files and start again")
 
     tr = with_config("train", "RL post-training (GRPO family, RLPT) from a config.")
     tr.add_argument("--resume", action="store_true",
-                    help="continue from the newest checkpoint in run_dir")
+                    help="continue the run in run_dir (or the run directory given) from its "
+                    "newest checkpoint")
     tr.add_argument("--allow-config-change", action="store_true",
                     help="with --resume: apply changed keys that may change mid-run (steps, "
                     "lr schedule, eval/checkpoint cadence) and record them in "
                     "config_history.yaml; other changes are always refused")
+    with_overwrite(tr)
     tr.set_defaults(fn=cmd_train)
-    with_config("sft", "Supervised warm start on (prompt, answer) pairs.").set_defaults(fn=cmd_sft)
+    sf = with_config("sft", "Supervised warm start on (prompt, answer) pairs; saves "
+                     "<run_dir>/sft_model to train on with model.path=...")
+    with_overwrite(sf)
+    sf.set_defaults(fn=cmd_sft)
     ev = with_config("eval", "pass@k, avg@k and maj@k of a model on a dataset or generated "
                      "task, with breakdowns by subject, level or difficulty.")
     ev.add_argument("--model", help="an HF model directory or hub id, a checkpoint's model "
@@ -164,15 +225,35 @@ def build_parser() -> argparse.ArgumentParser:
                         "arithmetic, run GRPO, and report held-out greedy accuracy before and "
                         "after RL. No files or network needed.")
     qs.add_argument("--seed", type=int, default=0, help="seed (results are deterministic per seed)")
-    qs.add_argument("--out", default="runs/quickstart", help="run directory")
-    qs.add_argument("overrides", nargs="*", help=OVERRIDES_HELP)
+    qs.add_argument("--out", default=None,
+                    help="run directory (default: a new runs/quickstart-<UTC timestamp>)")
+    qs.add_argument("args", nargs="*", metavar="key=value", help=OVERRIDES_HELP)
+    with_overwrite(qs)
+    add_verbose(qs)
     qs.set_defaults(fn=cmd_quickstart)
+    ex = sub.add_parser("examples", help="copy the example configs (shipped with the "
+                        "package) into a directory", description="Copy the example configs "
+                        "(run configs and algorithm presets) into DIR, to use as "
+                        "`focusrl train DIR/grpo_arithmetic.yaml`.")
+    ex.add_argument("dir", nargs="?", default="examples", help="target (default ./examples)")
+    ex.add_argument("--overwrite", action="store_true", help="replace files that exist")
+    add_verbose(ex)
+    ex.set_defaults(fn=cmd_examples)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # parse_known_args, then the leftovers: positionals after an option (`--resume
+    # train.steps=50`) are config files or overrides too, so they may come in any order
+    args, extra = parser.parse_known_args(argv)
+    unknown = [x for x in extra if x.startswith("-")]
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if extra and hasattr(args, "args"):
+        args.args = [*args.args, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     if args.help_config:
@@ -181,9 +262,6 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "fn", None):
         parser.print_help()
         return 2
-    if getattr(args, "config", None) and "=" in args.config:
-        args.overrides = [args.config, *args.overrides]
-        args.config = None
     try:
         return args.fn(args)
     except ConfigError as e:
@@ -191,6 +269,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except (ValueError, OSError) as e:  # bad data or checkpoints (ValueError), I/O errors
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except ImportError as e:  # an optional dependency: name the extra that installs it
+        from focusrl.extras import missing_extra_message
+
+        message = missing_extra_message(e)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
         return 1
 
 

@@ -7,12 +7,13 @@ counts responses per prompt, `micro_batch_samples` counts responses.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from focusrl.algorithms.config import AlgorithmConfig
-from focusrl.configtools import ConfigError, apply_overrides, from_dict, load_yaml
+from focusrl.configtools import ConfigError, apply_overrides, from_dict, load_yaml, merge_dicts
 from focusrl.curriculum.config import CurriculumConfig
 from focusrl.data.config import DataConfig
 from focusrl.models.lora import LoRAConfig
@@ -34,6 +35,14 @@ class TinyModelConfig:
     """Width of the MLP."""
     max_positions: int = 512
     """Longest sequence (prompt + response) in tokens."""
+
+    def validate(self) -> None:
+        _at_least(1, "model.tiny", hidden_size=self.hidden_size, num_layers=self.num_layers,
+                  num_heads=self.num_heads, intermediate_size=self.intermediate_size,
+                  max_positions=self.max_positions)
+        if self.hidden_size % self.num_heads:
+            raise ConfigError(f"model.tiny.hidden_size={self.hidden_size} must be a multiple "
+                              f"of model.tiny.num_heads={self.num_heads}.")
 
 
 @dataclass
@@ -102,14 +111,15 @@ class RolloutConfig:
     """The vLLM engine's settings (used when engine=vllm)."""
 
     def validate(self) -> None:
-        if self.prompts_per_step < 1 or self.samples_per_prompt < 1:
-            raise ConfigError("rollout.prompts_per_step and samples_per_prompt must be >= 1.")
+        _at_least(1, "rollout", prompts_per_step=self.prompts_per_step,
+                  samples_per_prompt=self.samples_per_prompt,
+                  max_response_tokens=self.max_response_tokens,
+                  batch_samples=self.batch_samples)
+        _at_least(0, "rollout", top_k=self.top_k)
         if self.temperature <= 0:
             raise ConfigError(f"rollout.temperature must be > 0, got {self.temperature}.")
         if not 0 < self.top_p <= 1:
             raise ConfigError(f"rollout.top_p must be in (0, 1], got {self.top_p}.")
-        if self.max_response_tokens < 1:
-            raise ConfigError("rollout.max_response_tokens must be >= 1.")
 
 
 @dataclass
@@ -138,6 +148,10 @@ class OptimConfig:
     def validate(self) -> None:
         if self.lr <= 0:
             raise ConfigError(f"optim.lr must be > 0, got {self.lr}.")
+        _at_least(0, "optim", warmup_steps=self.warmup_steps, weight_decay=self.weight_decay,
+                  grad_clip=self.grad_clip)
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise ConfigError(f"optim.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}.")
 
 
 @dataclass
@@ -172,9 +186,20 @@ class TrainConfig:
     checkpoint_every: int = 50
     """Write a checkpoint every this many steps (0 = only at the end)."""
     keep_checkpoints: int = 2
-    """Keep only the newest this many checkpoints."""
+    """Keep only the newest this many checkpoints of the run (by step; the one just written
+    is always kept); 0 = keep all."""
     progress: bool = True
     """Show a progress bar on stderr."""
+
+    def validate(self) -> None:
+        _at_least(1, "train", steps=self.steps, passes_per_batch=self.passes_per_batch,
+                  micro_batch_samples=self.micro_batch_samples)
+        _at_least(0, "train", eval_every=self.eval_every, checkpoint_every=self.checkpoint_every,
+                  keep_checkpoints=self.keep_checkpoints,
+                  eval_samples_per_prompt=self.eval_samples_per_prompt)
+        if self.eval_temperature <= 0:
+            raise ConfigError(f"train.eval_temperature must be > 0, got "
+                              f"{self.eval_temperature}.")
 
 
 @dataclass
@@ -194,6 +219,12 @@ class SFTConfig:
     response_template: str = "{answer}"
     """Format string of the target response ({answer} is the ground truth)."""
 
+    def validate(self) -> None:
+        _at_least(1, "sft", steps=self.steps, batch_sequences=self.batch_sequences)
+        _at_least(0, "sft", warmup_steps=self.warmup_steps, weight_decay=self.weight_decay)
+        if self.lr <= 0:
+            raise ConfigError(f"sft.lr must be > 0, got {self.lr}.")
+
 
 @dataclass
 class Config:
@@ -201,8 +232,9 @@ class Config:
 
     seed: int = 0
     """Seed of model init, sampling and data order."""
-    run_dir: str = "runs/focusrl"
-    """Where the resolved config, metrics.jsonl and checkpoints go."""
+    run_dir: str = ""
+    """Where the resolved config, metrics.jsonl and checkpoints go; one run per directory.
+    Empty: runs/<config file names>-<UTC timestamp> (a new directory per run)."""
     threads: int = 0
     """torch CPU threads (0 = torch's default)."""
     cpu_malloc: bool = True
@@ -230,6 +262,7 @@ class Config:
 
     def validate(self) -> None:
         """Checks across sections (each section validates its own fields)."""
+        _at_least(0, "", seed=self.seed, threads=self.threads)
         if self.model.lora.enabled and self.rollout.engine != "hf":
             raise ConfigError(
                 f"model.lora.enabled=true with rollout.engine={self.rollout.engine}: pushing "
@@ -237,11 +270,30 @@ class Config:
                 "with LoRA, or train the full model.")
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """YAML file (optional) + `key.sub=value` overrides -> validated Config."""
-    data = load_yaml(path) if path else {}
+def _at_least(low: int, section: str, **values: float) -> None:
+    """ConfigError naming the first `section.key` whose value is below `low`."""
+    for key, value in values.items():
+        if value < low:
+            name = f"{section}.{key}" if section else key
+            raise ConfigError(f"{name} must be >= {low}, got {value}.")
+
+
+def load_config(path: str | Path | Sequence[str | Path] | None = None,
+                overrides: list[str] | None = None, name: str | None = None) -> Config:
+    """YAML files (none, one or several, later ones override earlier ones, merged key by
+    key) + `key.sub=value` overrides -> validated Config. An unset run_dir becomes
+    runs/<name>-<timestamp>, name defaulting to the config files' stems joined by '+'."""
+    paths = [] if path is None else [path] if isinstance(path, (str, Path)) else list(path)
+    data: dict[str, Any] = {}
+    for p in paths:
+        data = merge_dicts(data, load_yaml(p))
     data = apply_overrides(data, list(overrides or []))
-    return from_dict(Config, data)
+    cfg = from_dict(Config, data)
+    if not cfg.run_dir:
+        from focusrl.trainer.rundir import default_run_dir
+
+        cfg.run_dir = default_run_dir([name] if name else [Path(p).stem for p in paths])
+    return cfg
 
 
 __all__ = ["Config", "ConfigError", "load_config"]

@@ -116,7 +116,8 @@ def from_dict(cls: type[T], data: dict[str, Any], path: str = "") -> T:
         try:
             validate()
         except ConfigError as e:
-            raise ConfigError(f"{path + ': ' if path else ''}{e}") from None
+            prefix = f"{path}: " if path and not str(e).startswith(path + ".") else ""
+            raise ConfigError(f"{prefix}{e}") from None
     return obj
 
 
@@ -159,6 +160,17 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             node = child
         node[keys[-1]] = value
     return data
+
+
+def merge_dicts(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """`top` over `base`, recursively for mappings; any other value (a list too) replaces."""
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_dicts(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:

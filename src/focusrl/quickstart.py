@@ -25,6 +25,7 @@ import torch
 from focusrl.config import Config, load_config
 from focusrl.trainer.components import Components, build_components
 from focusrl.trainer.rl import run_eval, train
+from focusrl.trainer.rundir import RL_ARTEFACTS, SFT_ARTEFACTS, claim_run_dir
 from focusrl.trainer.sft import run_sft
 from focusrl.types import Prompt
 
@@ -77,10 +78,12 @@ def forgetful_teacher(error_rate: float, seed: int) -> Callable[[Prompt], str]:
     return target
 
 
-def quickstart_config(seed: int = 0, out_dir: str = "runs/quickstart",
+def quickstart_config(seed: int = 0, out_dir: str | None = None,
                       overrides: list[str] | None = None) -> Config:
-    return load_config(None, [*QUICKSTART_SETTINGS, f"seed={seed}", f"run_dir={out_dir}",
-                              *(overrides or [])])
+    """The quickstart's settings; out_dir None: a new runs/quickstart-<timestamp>."""
+    where = [f"run_dir={out_dir}"] if out_dir else []
+    return load_config(None, [*QUICKSTART_SETTINGS, f"seed={seed}", *where,
+                              *(overrides or [])], name="quickstart")
 
 
 def warm_start(c: Components, cfg: Config, seed: int, metrics_path: str | Path | None = None
@@ -106,11 +109,14 @@ def save_warm_start(out_dir: str | Path, seed: int = 0, overrides: list[str] | N
     return path
 
 
-def quickstart(seed: int = 0, out_dir: str = "runs/quickstart",
-               overrides: list[str] | None = None) -> dict[str, float]:
-    """Run the experiment; print progress and, last, `held-out accuracy: before X% -> after Y%`."""
+def quickstart(seed: int = 0, out_dir: str | None = None,
+               overrides: list[str] | None = None, overwrite: bool = False) -> dict[str, float]:
+    """Run the experiment; print progress and, last, `held-out accuracy: before X% -> after Y%`.
+    The warm-started model is saved to <run dir>/sft_model, to start other runs from."""
     t0 = time.perf_counter()
     cfg = quickstart_config(seed, out_dir, overrides)
+    out_dir = cfg.run_dir
+    claim_run_dir(out_dir, SFT_ARTEFACTS + RL_ARTEFACTS, overwrite, command="quickstart")
     c = build_components(cfg)
     n_params = sum(p.numel() for p in c.model.parameters())
     print(f"[1/3] tiny model: {n_params / 1e6:.2f}M parameters; task: {len(c.data.train)} train "
@@ -118,6 +124,8 @@ def quickstart(seed: int = 0, out_dir: str = "runs/quickstart",
     print(f"[2/3] SFT warm start: {cfg.sft.steps} steps on demonstrations from a teacher who "
           f"forgets carries {TEACHER_CARRY_ERROR_RATE:.0%} of the time", flush=True)
     warm_start(c, cfg, seed, Path(out_dir) / "sft_metrics.jsonl")
+    c.model.save_pretrained(Path(out_dir) / "sft_model")
+    c.tokenizer.save_pretrained(Path(out_dir) / "sft_model")
     before = run_eval(c, 0)["eval/accuracy"]
     print(f"      held-out greedy accuracy after SFT: {before:.1%} "
           f"({time.perf_counter() - t0:.0f}s)", flush=True)
@@ -126,7 +134,8 @@ def quickstart(seed: int = 0, out_dir: str = "runs/quickstart",
     record = train(cfg, components=c)
     after = record["eval/accuracy"]
     elapsed = time.perf_counter() - t0
-    print(f"done in {elapsed:.0f}s; metrics in {out_dir}/metrics.jsonl", flush=True)
+    print(f"done in {elapsed:.0f}s; metrics in {out_dir}/metrics.jsonl; the SFT warm start "
+          f"is in {out_dir}/sft_model", flush=True)
     print(f"held-out accuracy: before {before:.1%} -> after {after:.1%}", flush=True)
     return {"before": before, "after": after, "seconds": elapsed}
 

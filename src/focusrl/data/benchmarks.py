@@ -3,7 +3,9 @@
 Each is a `SOURCES` entry (`data.source: gsm8k`, ...) returning `TaskData`. Paths:
 `data.path` when set (a directory holding the official files, or one file); otherwise
 `$FOCUSRL_DATA_DIR/<name>`, then `../shared/data/<name>` relative to the working
-directory, then relative to the repository that holds this package, whichever exists.
+directory, then relative to the repository that holds this package, whichever exists;
+for GSM8K, last, the 200-row subset bundled with the package (data/gsm8k_mini, MIT), so
+the README's eval example runs from a fresh clone (a warning says it is the subset).
 
 Splits: GSM8K has train and test; MATH-500 and HumanEval are test sets only, so their
 train and eval lists hold the same rows (evaluate on them, do not train on them to
@@ -13,6 +15,7 @@ report them). `data.eval_path` replaces the eval file; `data.num_train` and
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 from collections.abc import Callable
@@ -23,6 +26,8 @@ from focusrl.configtools import ConfigError
 from focusrl.data.config import DataConfig
 from focusrl.data.readers import DataError, TaskData, read_rows
 from focusrl.types import Prompt
+
+log = logging.getLogger(__name__)
 
 RowFn = Callable[[Any, str, int], Prompt]
 """(row, where, index) -> Prompt; raises DataError naming `where` on a bad row."""
@@ -39,6 +44,11 @@ def default_data_dir(name: str) -> Path | None:
     for c in candidates:
         if c.exists():
             return c.resolve()
+    bundled = Path(__file__).resolve().parent / f"{name}_mini"
+    if bundled.is_dir():
+        log.warning("data.source %s: using the bundled %s (200 rows per split); set "
+                    "data.path to the full data set's directory", name, bundled)
+        return bundled
     return None
 
 

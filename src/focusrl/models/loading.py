@@ -37,10 +37,14 @@ def load_model_and_tokenizer(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     local = Path(path).expanduser()
-    looks_local = path.startswith((".", "/", "~")) or local.exists()
+    # a hub id is `name` or `org/name`; anything else that is not there is a missing path
+    looks_local = (path.startswith((".", "/", "~")) or local.exists() or path.count("/") > 1
+                   or path.endswith("/") or "\\" in path)
     if looks_local and not local.exists():
-        raise ConfigError(f"model.path '{path}' does not exist; give a model directory "
-                          "(with config.json) or a hub id, or 'tiny' for the built-in model.")
+        raise ConfigError(f"model.path '{path}' does not exist (looked for the directory "
+                          f"{local.absolute()}); give a model directory (with config.json, "
+                          "e.g. a run's sft_model or checkpoints/step_N/model), a hub id, or "
+                          "'tiny' for the built-in model.")
     if local.is_dir() and not (local / "config.json").exists():
         raise ConfigError(f"model.path '{path}' is a directory without config.json; point it at "
                           "a saved Hugging Face model (save_pretrained output).")
@@ -53,10 +57,14 @@ def load_model_and_tokenizer(
             trust_remote_code=trust_remote_code,
         )
     except OSError as e:
-        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
-        hint = ("the hub is unreachable from here; download the model elsewhere and pass its "
-                "local directory" if not looks_local or offline else "check the directory")
-        raise ConfigError(f"could not load model '{path}': {e}. Fix: {hint}.") from None
+        if looks_local:
+            raise ConfigError(f"could not load model '{path}': {e}. Fix: check the "
+                              "directory (a save_pretrained output).") from None
+        offline = " (HF_HUB_OFFLINE=1)" if os.environ.get("HF_HUB_OFFLINE") == "1" else ""
+        raise ConfigError(
+            f"could not load model '{path}': there is no local directory '{path}' (looked "
+            f"in {Path.cwd()}), and as a hub id it failed{offline}: {e}. Fix: pass the path "
+            "of a local model directory, or a hub id the hub can serve here.") from None
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"

@@ -147,9 +147,19 @@ def save_checkpoint(
             f"could not write checkpoint {final}: {io_cause(e)} ({e}). {kept}; the newest "
             f"complete checkpoint is {root / previous if previous else 'none'}. Free space or "
             f"fix permissions on {root}, then continue with --resume.") from e
-    for old in _step_dirs(root)[:-keep] if keep > 0 else []:
-        shutil.rmtree(old, ignore_errors=True)
+    prune_checkpoints(root, step, keep)
     return final
+
+
+def prune_checkpoints(root: Path, step: int, keep: int) -> None:
+    """Keep checkpoint `step` (the one just written) and the newest `keep` - 1 before it, by
+    step number; keep = 0 keeps all. Checkpoints past `step` (an abandoned continuation)
+    are neither counted nor removed, so pruning can never remove the newest checkpoint."""
+    if keep <= 0:
+        return
+    older = [p for p in _step_dirs(root) if int(p.name[5:]) < step]
+    for old in older[:max(len(older) - (keep - 1), 0)]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _step_dirs(root: Path) -> list[Path]:

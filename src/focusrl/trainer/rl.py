@@ -30,6 +30,7 @@ from focusrl.trainer.components import Components, build_components
 from focusrl.trainer.evaluate import evaluate_policy, is_correct
 from focusrl.trainer.logging import MetricsWriter, Progress
 from focusrl.trainer.optim import build_optimizer
+from focusrl.trainer.preflight import check_answers, check_can_learn
 from focusrl.trainer.resume import (
     ConfigDrift,
     apply_lr_schedule,
@@ -37,6 +38,7 @@ from focusrl.trainer.resume import (
     record_config_change,
     write_config,
 )
+from focusrl.trainer.rundir import claim_run_dir, resume_point, run_summary
 from focusrl.trainer.update import policy_update
 from focusrl.types import GenerationRequest, Sample, SamplingParams
 
@@ -49,6 +51,7 @@ def train(
     components: Components | None = None,
     stop_at: int | None = None,
     allow_config_change: bool = False,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Run RL for cfg.train.steps steps; returns the last step's metrics (incl. eval).
 
@@ -59,14 +62,22 @@ def train(
     from the newest usable checkpoint in cfg.run_dir (trainer/checkpoint.py); the reference
     model stays the initial policy. cfg is checked against the run's config.yaml first
     (trainer/resume.py): changes need `allow_config_change`, and some are refused.
-    The policy version is the number of RL steps whose update the weights contain; the
-    engine gets each new version right after the update (`sync_policy`).
+    Without `resume`, cfg.run_dir must not hold another run (trainer/rundir.py) unless
+    `overwrite`. The policy version is the number of RL steps whose update the weights
+    contain; the engine gets each new version right after the update (`sync_policy`).
+    Ends by printing the run's summary.
     """
     run_dir = Path(cfg.run_dir)
+    check_can_learn(cfg)
+    if resume:
+        resume_point(run_dir)  # refuses a directory that holds no run
+    else:
+        claim_run_dir(run_dir, overwrite=overwrite)
     has_ckpt = resume and (run_dir / "checkpoints").is_dir()
     drift = check_config_drift(cfg, allow_config_change) if has_ckpt else None
     owns_components = components is None
     c = components or build_components(cfg)
+    check_answers(cfg, c.data.train)
     opt, sched = build_optimizer(
         c.model, cfg.optim.lr, cfg.optim.weight_decay, (cfg.optim.beta1, cfg.optim.beta2),
         cfg.optim.eps, cfg.optim.warmup_steps, cfg.train.steps * cfg.train.passes_per_batch,
@@ -77,6 +88,8 @@ def train(
         log.warning("--resume: no checkpoint in %s; starting from scratch", run_dir)
     if ckpt is not None:
         start, total_tokens = _restore(ckpt, c, opt, sched, drift)
+        print(f"resuming {run_dir} from {ckpt.path} (step {start} of {cfg.train.steps})",
+              flush=True)
     else:
         write_config(run_dir, cfg)
     sync_policy(c, start)  # restored or warm-started weights reach the engine
@@ -90,7 +103,8 @@ def train(
         t1 = time.perf_counter()
         if not samples:
             log.warning("step %d: no informative group after dynamic sampling; no update", step)
-            writer.write({"step": step, **record, "skipped_updates": 1.0})
+            record.update(step=step, skipped_updates=1.0)
+            _eval_and_checkpoint(c, step, stop_at, record, writer, opt, sched, total_tokens, t0)
             progress.update()
             continue
         assign_advantages(samples, cfg)
@@ -113,21 +127,17 @@ def train(
         if update.skipped_steps:
             log.warning("step %d: non-finite loss or gradient; %d optimizer step(s) skipped",
                         step, update.skipped_steps)
-        if _due(step, cfg.train.eval_every, cfg.train.steps):
-            record.update(run_eval(c, step))
-        record["time_step"] = time.perf_counter() - t0
-        writer.write(record)
+        _eval_and_checkpoint(c, step, stop_at, record, writer, opt, sched, total_tokens, t0)
         progress.update(reward=record["reward_mean"], acc=record["accuracy"],
                         **({"eval": record["eval/accuracy"]} if "eval/accuracy" in record else {}))
-        if _due(step, cfg.train.checkpoint_every, cfg.train.steps) or step == stop_at:
-            save_checkpoint(run_dir, step, c.model, c.tokenizer, opt,
-                            _trainer_state(c, sched, total_tokens), cfg.train.keep_checkpoints)
     progress.close()
     if owns_components:
         c.close()
     elif c.scorer is not None:
         c.scorer.close()
         c.scorer = None
+    print(run_summary(run_dir, cfg.train.steps, start + 1, last, ckpt.path if ckpt else None),
+          flush=True)
     return record
 
 
@@ -271,6 +281,21 @@ def _nonzero_group_frac(samples: Sequence[Sample]) -> float:
 
 def _due(step: int, every: int, last: int) -> bool:
     return step == last or (every > 0 and step % every == 0)
+
+
+def _eval_and_checkpoint(c: Components, step: int, stop_at: int | None, record: dict[str, Any],
+                         writer: MetricsWriter, opt: Any, sched: Any, total_tokens: int,
+                         t0: float) -> None:
+    """End of a step, with or without an update: eval when due, log, checkpoint when due
+    (so a step whose groups were all dropped still evaluates and saves on schedule)."""
+    cfg = c.cfg
+    if _due(step, cfg.train.eval_every, cfg.train.steps):
+        record.update(run_eval(c, step))
+    record["time_step"] = time.perf_counter() - t0
+    writer.write(record)
+    if _due(step, cfg.train.checkpoint_every, cfg.train.steps) or step == stop_at:
+        save_checkpoint(cfg.run_dir, step, c.model, c.tokenizer, opt,
+                        _trainer_state(c, sched, total_tokens), cfg.train.keep_checkpoints)
 
 
 def _trainer_state(c: Components, sched: Any, total_tokens: int) -> dict[str, Any]:

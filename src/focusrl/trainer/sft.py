@@ -101,14 +101,20 @@ def run_sft(
     return history
 
 
-def sft_main(cfg: Config) -> dict[str, Any]:
+def sft_main(cfg: Config, overwrite: bool = False) -> dict[str, Any]:
     """`focusrl sft`: SFT from cfg.model.path; held-out eval before and after; the model
-    is saved to <run_dir>/sft_model (use it as model.path of an RL run)."""
+    is saved to <run_dir>/sft_model (use it as model.path of an RL run). run_dir must not
+    hold another run (trainer/rundir.py) unless `overwrite`."""
     from focusrl.trainer.components import build_components
+    from focusrl.trainer.preflight import check_answers
     from focusrl.trainer.rl import run_eval
+    from focusrl.trainer.rundir import RL_ARTEFACTS, SFT_ARTEFACTS, claim_run_dir
 
-    c = build_components(cfg)
     run_dir = Path(cfg.run_dir)
+    claim_run_dir(run_dir, SFT_ARTEFACTS + RL_ARTEFACTS, overwrite, command="sft")
+    c = build_components(cfg)
+    if "{answer}" in cfg.sft.response_template:
+        check_answers(cfg, c.data.train)
     run_dir.mkdir(parents=True, exist_ok=True)
     before = run_eval(c, 0)
     history = run_sft(c.model, c.tokenizer, c.sampler, cfg.sft, c.device,
@@ -119,5 +125,19 @@ def sft_main(cfg: Config) -> dict[str, Any]:
     out = run_dir / "sft_model"
     c.model.save_pretrained(out)
     c.tokenizer.save_pretrained(out)
-    return {"before": before, "after": after, "final_loss": history[-1]["sft_loss"],
-            "model": str(out)}
+    return {"before": before, "after": after, "first_loss": history[0]["sft_loss"],
+            "final_loss": history[-1]["sft_loss"], "steps": len(history), "model": str(out),
+            "metrics": str(run_dir / "sft_metrics.jsonl")}
+
+
+def sft_summary(result: dict[str, Any]) -> str:
+    """The lines `focusrl sft` ends with: loss, held-out accuracy, where the model is."""
+    acc = "eval/accuracy"
+    lines = [f"SFT: {result['steps']} steps, loss {result['first_loss']:.3f} -> "
+             f"{result['final_loss']:.3f}"]
+    if acc in result["before"] and acc in result["after"]:
+        lines.append(f"  held-out greedy accuracy: before {result['before'][acc]:.1%} -> "
+                     f"after {result['after'][acc]:.1%}")
+    lines += [f"  model: {result['model']}  (RL on it: focusrl train CONFIG "
+              f"model.path={result['model']})", f"  metrics: {result['metrics']}"]
+    return "\n".join(lines)

@@ -15,6 +15,8 @@ from focusrl.algorithms.config import AlgorithmConfig
 from focusrl.configtools import ConfigError, apply_overrides, from_dict, load_yaml
 from focusrl.curriculum.config import CurriculumConfig
 from focusrl.data.config import DataConfig
+from focusrl.report.config import DoctorConfig
+from focusrl.report.loggers import validate_loggers
 from focusrl.rewards.config import RewardConfig
 
 
@@ -156,6 +158,18 @@ class TrainConfig:
     """Keep only the newest this many checkpoints."""
     progress: bool = True
     """Show a progress bar on stderr."""
+    loggers: list[str] = field(default_factory=lambda: ["jsonl"])
+    """Where metrics go: jsonl (metrics.jsonl, always on), tensorboard (<run_dir>/tensorboard,
+    needs focusrl[tensorboard]), wandb (needs focusrl[wandb]; WANDB_MODE=offline works
+    without network). Same metric names in each."""
+    wandb_project: str = "focusrl"
+    """W&B project of the run (with train.loggers including wandb)."""
+    samples_per_eval: int = 4
+    """Held-out samples (prompt, response, reward parts) kept per evaluation in
+    <run_dir>/samples.jsonl for the report; 0 keeps none."""
+
+    def validate(self) -> None:
+        validate_loggers(self.loggers)
 
 
 @dataclass
@@ -208,6 +222,8 @@ class Config:
     """The RL loop."""
     sft: SFTConfig = field(default_factory=SFTConfig)
     """The SFT trainer."""
+    doctor: DoctorConfig = field(default_factory=DoctorConfig)
+    """The run doctor's rules and thresholds."""
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from focusrl.trainer.logging import no_progress_bars
+
 
 def rng_state() -> dict[str, Any]:
     return {
@@ -52,7 +54,8 @@ def save_checkpoint(
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
-    model.save_pretrained(tmp / "model", safe_serialization=True)
+    with no_progress_bars():  # no "Writing model shards" bar per checkpoint in the log
+        model.save_pretrained(tmp / "model", safe_serialization=True)
     tokenizer.save_pretrained(tmp / "model")
     if optimizer is not None:
         torch.save(optimizer.state_dict(), tmp / "optimizer.pt")

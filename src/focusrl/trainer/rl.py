@@ -18,6 +18,7 @@ from focusrl.algorithms.advantages import ADVANTAGES
 from focusrl.algorithms.filtering import collect_informative_groups, overlong_filter_mask
 from focusrl.config import Config
 from focusrl.configtools import to_dict
+from focusrl.report.samples import SampleKeeper
 from focusrl.rewards.async_scoring import AsyncScorer
 from focusrl.rewards.base import RewardStats
 from focusrl.trainer.batching import build_batch
@@ -31,7 +32,7 @@ from focusrl.trainer.checkpoint import (
 )
 from focusrl.trainer.components import Components, build_components
 from focusrl.trainer.evaluate import evaluate_policy, is_correct
-from focusrl.trainer.logging import MetricsWriter, Progress
+from focusrl.trainer.logging import Progress, open_metrics
 from focusrl.trainer.optim import build_optimizer
 from focusrl.trainer.update import policy_update
 from focusrl.types import GenerationRequest, Sample, SamplingParams
@@ -67,7 +68,7 @@ def train(
         start, total_tokens = _restore(ckpt, c, opt, sched)
     else:
         _write_run_dir(run_dir, cfg)
-    writer = MetricsWriter(run_dir / "metrics.jsonl", resume_step=start if ckpt else None)
+    writer = open_metrics(cfg, resume_step=start if ckpt else None)
     progress = Progress(cfg.train.steps, start, "rl", cfg.train.progress)
     record: dict[str, Any] = {}
     last = min(cfg.train.steps, stop_at) if stop_at else cfg.train.steps
@@ -78,7 +79,7 @@ def train(
         if not samples:
             log.warning("step %d: no informative group after dynamic sampling; no update", step)
             writer.write({"step": step, **record, "skipped_updates": 1.0})
-            progress.update()
+            progress.update({}, writer.alerts)
             continue
         assign_advantages(samples, cfg)
         batch = build_batch(samples, c.tokenizer.pad_token_id, c.device)
@@ -103,12 +104,12 @@ def train(
             record.update(run_eval(c, step))
         record["time_step"] = time.perf_counter() - t0
         writer.write(record)
-        progress.update(reward=record["reward_mean"], acc=record["accuracy"],
-                        **({"eval": record["eval/accuracy"]} if "eval/accuracy" in record else {}))
+        progress.update(record, writer.alerts)
         if _due(step, cfg.train.checkpoint_every, cfg.train.steps) or step == stop_at:
             save_checkpoint(run_dir, step, c.model, c.tokenizer, opt,
                             _trainer_state(c, sched, total_tokens), cfg.train.keep_checkpoints)
     progress.close()
+    writer.close()
     if c.scorer is not None:
         c.scorer.close()
         c.scorer = None
@@ -223,10 +224,13 @@ def sample_metrics(samples: Sequence[Sample], c: Components) -> dict[str, float]
 
 
 def run_eval(c: Components, step: int) -> dict[str, float]:
-    cfg = c.cfg
-    return evaluate_policy(c.engine, c.data.eval, c.rewards, cfg.rollout.max_response_tokens,
-                           cfg.train.eval_samples_per_prompt, cfg.train.eval_temperature,
-                           seed=cfg.seed * 7919 + step)
+    """Held-out metrics; a few of the greedy samples go to the samples log (samples.jsonl)."""
+    cfg, keeper = c.cfg, SampleKeeper(c.cfg.train.samples_per_eval)
+    out = evaluate_policy(c.engine, c.data.eval, c.rewards, cfg.rollout.max_response_tokens,
+                          cfg.train.eval_samples_per_prompt, cfg.train.eval_temperature,
+                          seed=cfg.seed * 7919 + step, observe=keeper)
+    keeper.write(cfg.run_dir, step)
+    return out
 
 
 def _informative_groups(samples: Sequence[Sample]) -> set[int]:

@@ -4,6 +4,7 @@
     focusrl sft CONFIG [key.sub=value ...]
     focusrl eval CONFIG [key.sub=value ...] [--model PATH]
     focusrl quickstart [--seed N] [--out DIR]
+    focusrl report RUN_DIR [RUN_DIR ...] [-o report.html]
 """
 
 from __future__ import annotations
@@ -118,6 +119,13 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from focusrl.report.html import write_report
+
+    print(f"report: {write_report(args.run_dirs, args.output)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="focusrl", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -163,6 +171,14 @@ def build_parser() -> argparse.ArgumentParser:
     qs.add_argument("--out", default="runs/quickstart", help="run directory")
     qs.add_argument("overrides", nargs="*", help=OVERRIDES_HELP)
     qs.set_defaults(fn=cmd_quickstart)
+    rp = sub.add_parser("report", help="one self-contained HTML page of one or more runs: "
+                        "curves (runs overlaid), run doctor findings, config differences, "
+                        "held-out samples", description="Write an HTML report (opens offline) "
+                        "of one or more run directories.")
+    rp.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories (run_dir)")
+    rp.add_argument("-o", "--output", default="report.html", help="the HTML file to write "
+                    "(default report.html)")
+    rp.set_defaults(fn=cmd_report)
     return p
 
 

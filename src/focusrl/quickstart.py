@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from focusrl.config import Config, load_config
+from focusrl.report.html import write_report
 from focusrl.trainer.components import Components, build_components
 from focusrl.trainer.rl import run_eval, train
 from focusrl.trainer.sft import run_sft
@@ -126,6 +127,8 @@ def quickstart(seed: int = 0, out_dir: str = "runs/quickstart",
     after = record["eval/accuracy"]
     elapsed = time.perf_counter() - t0
     print(f"done in {elapsed:.0f}s; metrics in {out_dir}/metrics.jsonl", flush=True)
+    report = write_report([out_dir], Path(out_dir) / "report.html")
+    print(f"report: {report} (open it in a browser; `focusrl report` compares runs)", flush=True)
     print(f"held-out accuracy: before {before:.1%} -> after {after:.1%}", flush=True)
     return {"before": before, "after": after, "seconds": elapsed}
 

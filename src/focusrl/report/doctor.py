@@ -236,3 +236,22 @@ def scan(metrics: Metrics, cfg: DoctorConfig) -> list[Finding]:
     for record in metrics:
         found.extend(doctor.check(record))
     return found
+
+
+RULE_METRICS: dict[str, tuple[str, ...]] = {
+    "entropy_collapse": ("entropy",),
+    "no_gradient_groups": ("groups_nonzero_adv",),
+    "high_truncation": ("truncated_frac",),
+    "logp_mismatch": ("logp_mismatch", "mismatch_kl"),
+    "reward_failures": ("reward_failures/",),
+    "skipped_updates": ("skipped_updates",),
+    "kl_blowup": ("kl",),
+    "reward_hacking": ("reward_mean", "eval/"),
+}
+"""The metrics each rule reads (a trailing '/' means every key under that prefix); the
+report marks a finding's step on their plots."""
+
+
+def flags_metric(rule: str, key: str) -> bool:
+    return any(key.startswith(m) if m.endswith("/") else key == m
+               for m in RULE_METRICS.get(rule, ()))

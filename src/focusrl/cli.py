@@ -4,7 +4,7 @@
     focusrl sft CONFIG [key.sub=value ...]
     focusrl eval CONFIG [key.sub=value ...] [--model PATH]
     focusrl quickstart [--seed N] [--out DIR]
-    focusrl report RUN_DIR [RUN_DIR ...] [-o report.html]
+    focusrl report RUN_DIR [RUN_DIR ...] [-o report.html] [--screenshot PNG]
 """
 
 from __future__ import annotations
@@ -122,7 +122,12 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from focusrl.report.html import write_report
 
-    print(f"report: {write_report(args.run_dirs, args.output)}")
+    out = write_report(args.run_dirs, args.output)
+    print(f"report: {out}")
+    if args.screenshot:
+        from focusrl.report.browser import screenshot
+
+        print(f"screenshot: {screenshot(out, args.screenshot)}")
     return 0
 
 
@@ -178,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories (run_dir)")
     rp.add_argument("-o", "--output", default="report.html", help="the HTML file to write "
                     "(default report.html)")
+    rp.add_argument("--screenshot", metavar="PNG", help="also save a PNG of the page as "
+                    "rendered by headless Chromium (needs chromium on PATH)")
     rp.set_defaults(fn=cmd_report)
     return p
 

@@ -27,3 +27,8 @@ def healthy_metrics(steps: int = 40, eval_every: int = 10) -> list[dict]:
 @pytest.fixture
 def healthy():
     return healthy_metrics()
+
+
+@pytest.fixture
+def make_healthy():
+    return healthy_metrics

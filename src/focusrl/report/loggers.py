@@ -57,7 +57,8 @@ class TensorBoardLogger:
 
 class WandbLogger:
     """A W&B run in <run_dir>/wandb. With no network, set WANDB_MODE=offline and upload
-    later with `wandb sync`; the resolved config is the run's config."""
+    later with `wandb sync`; the resolved config is the run's config. A `--resume`d run
+    starts a new W&B run that continues at the checkpoint's step."""
 
     def __init__(self, run_dir: str | Path, project: str, config: dict[str, Any]):
         try:

@@ -29,6 +29,7 @@ import torch
 from focusrl.curriculum.edco import FullAnswerEntropyEstimator, PrefixEntropyEstimator
 from focusrl.models.tiny import build_char_tokenizer, build_tiny_model
 from focusrl.rollout.hf_engine import HFEngine
+from focusrl.trainer.policy_scoring import PolicyScorer
 from focusrl.types import Prompt
 
 
@@ -143,9 +144,11 @@ def main() -> None:
                            meta={"difficulty": d}))
 
     engine = HFEngine(model, tok, "cpu", seed=args.seed)
-    prefix = PrefixEntropyEstimator(engine, args.prefix_tokens, args.samples,
-                                    quick_answer_suffix="?")
-    full = FullAnswerEntropyEstimator(engine, max_new_tokens=64, num_samples=args.samples)
+    policy = PolicyScorer(model, tok, torch.device("cpu"))
+    prefix = PrefixEntropyEstimator(engine, policy.token_entropies, args.prefix_tokens,
+                                    args.samples, quick_answer_suffix="?")
+    full = FullAnswerEntropyEstimator(engine, policy.token_entropies, max_new_tokens=64,
+                                      num_samples=args.samples)
     with torch.inference_mode():
         prefix(pool[:4])  # warm up kernels and allocator for both
         full(pool[:4])

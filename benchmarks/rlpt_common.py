@@ -27,6 +27,7 @@ from focusrl.trainer.batching import TrainBatch, build_batch, response_logits
 from focusrl.trainer.components import Components, build_components
 from focusrl.trainer.optim import build_optimizer
 from focusrl.trainer.rl import assign_advantages, rollout, run_eval, sample_metrics
+from focusrl.trainer.token_head import Forward
 from focusrl.trainer.update import policy_token_stats, policy_update
 
 WARM_ROOT = Path(__file__).resolve().parents[1] / "bench_out" / "warm_start"
@@ -83,8 +84,9 @@ def batch_gradient(c: Components, step: int) -> tuple[torch.Tensor, dict[str, fl
     mbs = cfg.train.micro_batch_samples
     for start in range(0, len(batch), mbs):
         mb = batch.slice(start, min(start + mbs, len(batch)))
-        logits = response_logits(c.model, mb, cfg.rollout.temperature)
-        st = policy_token_stats(logits, mb, cfg.algorithm)
+        fwd = Forward(c.model, mb, cfg.rollout.temperature, False, None,
+                      cfg.train.logits_chunk_tokens)
+        st = policy_token_stats(fwd, mb, cfg.algorithm)
         inp = LossInput(
             logp=st.logp, old_logp=st.logp.detach(), advantages=mb.advantages, mask=mb.mask,
             num_tokens=batch.num_tokens, num_sequences=num_seqs,
@@ -95,7 +97,7 @@ def batch_gradient(c: Components, step: int) -> tuple[torch.Tensor, dict[str, fl
     grad = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten()
                       for p in params]).detach().clone()
     c.model.zero_grad(set_to_none=True)
-    return grad, {**sample_metrics(samples, c), **tally}
+    return grad, {**sample_metrics(samples, c, 1), **tally}
 
 
 def variance_at(cfg: Config, model_path: Path, num_batches: int) -> dict[str, float]:
@@ -162,7 +164,7 @@ def train_to_budget(cfg: Config, model_path: Path, sample_budget: int,
                 temperature=cfg.rollout.temperature,
                 max_length=cfg.algorithm.max_length_normalizer or cfg.rollout.max_response_tokens,
                 ref_model=c.ref_model, generator=c.loss_generator)
-            rec.update(**sample_metrics(samples, c), **upd.metrics)
+            rec.update(**sample_metrics(samples, c, step), **upd.metrics)
         rec["time_step"] = time.perf_counter() - t0
         if samples and (step - 1) % full_entropy_every == 0:
             rec["entropy_full"] = full_entropy(c, batch)

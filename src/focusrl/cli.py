@@ -1,6 +1,6 @@
 """focusrl command line: train | sft | eval | quickstart.
 
-    focusrl train CONFIG [key.sub=value ...] [--resume]
+    focusrl train CONFIG [key.sub=value ...] [--resume [--allow-config-change]]
     focusrl sft CONFIG [key.sub=value ...]
     focusrl eval CONFIG [key.sub=value ...] [--model PATH]
     focusrl quickstart [--seed N] [--out DIR]
@@ -62,7 +62,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from focusrl.trainer.rl import train
 
     cfg = _load(args)
-    record = train(cfg, resume=args.resume)
+    record = train(cfg, resume=args.resume, allow_config_change=args.allow_config_change)
     print(json.dumps({k: v for k, v in record.items() if k.startswith("eval/") or k in
                       ("step", "reward_mean", "accuracy")}))
     print(f"run directory: {cfg.run_dir}")
@@ -148,6 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr = with_config("train", "RL post-training (GRPO family, RLPT) from a config.")
     tr.add_argument("--resume", action="store_true",
                     help="continue from the newest checkpoint in run_dir")
+    tr.add_argument("--allow-config-change", action="store_true",
+                    help="with --resume: apply changed keys that may change mid-run (steps, "
+                    "lr schedule, eval/checkpoint cadence) and record them in "
+                    "config_history.yaml; other changes are always refused")
     tr.set_defaults(fn=cmd_train)
     with_config("sft", "Supervised warm start on (prompt, answer) pairs.").set_defaults(fn=cmd_sft)
     ev = with_config("eval", "pass@k, avg@k and maj@k of a model on a dataset or generated "
@@ -208,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"config error: {e}", file=sys.stderr)
         return 2
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, OSError) as e:  # bad data or checkpoints (ValueError), I/O errors
         print(f"error: {e}", file=sys.stderr)
         return 1
 

@@ -15,9 +15,11 @@ from focusrl.algorithms.config import AlgorithmConfig
 from focusrl.configtools import ConfigError, apply_overrides, from_dict, load_yaml
 from focusrl.curriculum.config import CurriculumConfig
 from focusrl.data.config import DataConfig
+from focusrl.models.lora import LoRAConfig
 from focusrl.report.config import DoctorConfig
 from focusrl.report.loggers import validate_loggers
 from focusrl.rewards.config import RewardConfig
+from focusrl.rollout.config import VLLMConfig
 
 
 @dataclass
@@ -49,17 +51,21 @@ class ModelConfig:
     """Parameter dtype."""
     device: str = "auto"
     """'auto' (cuda when available, else cpu), 'cpu', 'cuda', 'cuda:1', ..."""
+    lora: LoRAConfig = field(default_factory=LoRAConfig)
+    """LoRA adapters (models/lora.py): train only the adapters."""
     trust_remote_code: bool = False
     """Passed to transformers when loading a model with custom code."""
-    mixed_precision: Literal["none", "bf16"] = "none"
+    mixed_precision: Literal["auto", "none", "bf16"] = "auto"
     """'bf16': linear layers compute in bfloat16 (torch.autocast) in training, SFT and
     generation, while parameters, gradients, optimizer state, norms, softmaxes and the loss
     stay float32 (TRL's default). About 2x faster matmuls on CPUs with AVX512-BF16/AMX
     and on GPUs; log-probs move by ~1e-2 (logged as logp_mismatch). Needs
-    model.dtype=float32. 'none': everything computes in model.dtype."""
+    model.dtype=float32. 'none': everything computes in model.dtype. 'auto': bf16 where
+    the hardware computes it natively (CUDA; CPUs with AVX512-BF16 or AMX, detected at run
+    time) and model.dtype is float32, else 'none'."""
 
     def validate(self) -> None:
-        if self.mixed_precision != "none" and self.dtype != "float32":
+        if self.mixed_precision == "bf16" and self.dtype != "float32":
             raise ConfigError(
                 f"model.mixed_precision={self.mixed_precision} keeps float32 parameters and "
                 f"computes in bfloat16, but model.dtype={self.dtype}: set model.dtype=float32, "
@@ -70,8 +76,10 @@ class ModelConfig:
 class RolloutConfig:
     """How responses are generated."""
 
-    engine: Literal["hf"] = "hf"
-    """Generation engine: hf (transformers, CPU or GPU)."""
+    engine: Literal["hf", "vllm"] = "hf"
+    """Generation engine (rollout/registry.py): hf (focusrl's decoding loop over the
+    trainer's own transformers model, CPU or GPU) or vllm (an in-process vLLM engine that
+    gets the new weights after every update; pip install 'focusrl[vllm]')."""
     prompts_per_step: int = 16
     """Prompts per RL step."""
     samples_per_prompt: int = 8
@@ -92,6 +100,8 @@ class RolloutConfig:
     """Decode Llama-family models (llama, qwen2, qwen3, mistral) with focusrl's lean
     one-token step (same outputs, less overhead); other models always use the
     transformers forward. false forces the transformers forward."""
+    vllm: VLLMConfig = field(default_factory=VLLMConfig)
+    """The vLLM engine's settings (used when engine=vllm)."""
 
     def validate(self) -> None:
         if self.prompts_per_step < 1 or self.samples_per_prompt < 1:
@@ -146,6 +156,15 @@ class TrainConfig:
     """Llama-family models (llama, qwen2, qwen3, mistral): forward each distinct prompt of a
     micro-batch once and let its group's responses attend to it (same gradients, fewer
     tokens). Other models, or false: the transformers forward over every row."""
+    logits_chunk_tokens: int = 1024
+    """Positions per LM-head chunk in the update: log-probs, entropies and RLPT supports
+    are reduced chunk by chunk (recomputed in the backward), so the (rows, tokens,
+    vocabulary) logits are never held whole (trainer/token_head.py). 0 materialises the
+    full logits (the old path; same values)."""
+    activation_checkpointing: bool = False
+    """Recompute each transformer layer's activations in the backward instead of keeping
+    them (less memory, about one more forward of time), in the shared-prefix and the
+    transformers training forwards (model.gradient_checkpointing_enable)."""
     eval_every: int = 25
     """Evaluate on the held-out prompts every this many steps (0 = only at the end)."""
     eval_samples_per_prompt: int = 0
@@ -224,6 +243,14 @@ class Config:
     """The SFT trainer."""
     doctor: DoctorConfig = field(default_factory=DoctorConfig)
     """The run doctor's rules and thresholds."""
+
+    def validate(self) -> None:
+        """Checks across sections (each section validates its own fields)."""
+        if self.model.lora.enabled and self.rollout.engine != "hf":
+            raise ConfigError(
+                f"model.lora.enabled=true with rollout.engine={self.rollout.engine}: pushing "
+                "only the adapter into that engine is not built yet. Use rollout.engine=hf "
+                "with LoRA, or train the full model.")
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:

@@ -88,8 +88,9 @@ def warm_start(c: Components, cfg: Config, seed: int, metrics_path: str | Path |
                ) -> None:
     """The quickstart's SFT phase on `c.model`: demonstrations from the forgetful teacher."""
     run_sft(c.model, c.tokenizer, c.sampler, cfg.sft, c.device, metrics_path=metrics_path,
-            progress=cfg.train.progress, compute_dtype=c.engine.compute_dtype,
+            progress=cfg.train.progress, compute_dtype=c.compute_dtype,
             target_fn=forgetful_teacher(TEACHER_CARRY_ERROR_RATE, seed))
+    c.engine.sync_weights(c.model, c.engine.policy_version)  # the engine samples the SFT weights
 
 
 def save_warm_start(out_dir: str | Path, seed: int = 0, overrides: list[str] | None = None

@@ -50,15 +50,16 @@ class SamplingParams:
     """RLPT: 'policy' ranks tokens by the sampling model, 'reference' by the frozen reference."""
     ignore_eos: bool = False
     """Generate exactly max_new_tokens (benchmarks); EOS does not stop a sample."""
-    return_entropy: bool = False
-    """Also return the entropy of the (unrestricted) next-token distribution per position."""
+    seed: int | None = None
+    """When set, this call samples from its own random stream seeded by it and leaves the
+    engine's own stream untouched (evaluation uses this, so it never shifts training)."""
 
 
 @dataclass
 class Sample:
     """One generated response and everything computed about it.
 
-    Shapes: `response_ids` and `logprobs` have one entry per generated token (T);
+    Shapes: `response_ids`, `logprobs` and `loss_mask` have one entry per response token (T);
     `support`, when present, is an int tensor (T, K) of promising-token ids with -1
     padding where a position kept fewer than K tokens.
     """
@@ -83,9 +84,13 @@ class Sample:
     advantage: float = 0.0
     filtered: bool = False
     """Excluded from the loss (e.g. overlong filtering); still logged."""
-    token_entropy: list[float] | None = None
-    """Entropy of the model's full next-token distribution at each generated position
-    (when requested with SamplingParams.return_entropy)."""
+    loss_mask: list[int] | None = None
+    """Per response token: 1 if it enters the loss, 0 if not (environment or tool tokens
+    of a multi-turn episode). None means every response token does. Batching and every
+    loss honour it."""
+    policy_version: int = 0
+    """The version of the policy weights that generated this sample: the number of
+    optimizer updates the engine had received (train's weight-sync stage)."""
     stats: dict[str, float] = field(default_factory=dict)
     """Per-sample diagnostics from the engine (e.g. RLPT support mass)."""
 
@@ -105,3 +110,6 @@ class GenerationRequest:
     prompt: Prompt
     num_samples: int
     group_id: int
+    prompt_ids: list[int] | None = None
+    """Token in, token out: when set, the engine continues exactly these ids (e.g. a
+    multi-turn episode's history) instead of tokenising `prompt.text`."""

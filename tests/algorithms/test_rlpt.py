@@ -1,4 +1,4 @@
-"""RLPT: the sampling-time restriction, its diagnostics, the vLLM-style processor, and
+"""RLPT: the sampling-time restriction, its diagnostics, and
 K = vocabulary reproducing the unrestricted losses and gradients."""
 
 import math
@@ -9,11 +9,7 @@ import torch
 from focusrl.algorithms.config import AlgorithmConfig
 from focusrl.algorithms.logprobs import restricted_token_logprobs, token_stats
 from focusrl.algorithms.losses import LOSSES, LossInput, token_stats_kwargs
-from focusrl.rollout.promising import (
-    PromisingTokensProcessor,
-    promising_support,
-    support_stats,
-)
+from focusrl.rollout.promising import promising_support, support_stats
 
 NEG = float("-inf")
 # probabilities 0.5, 0.25, 0.15, 0.1 (ids 2, 0, 3, 1)
@@ -82,26 +78,6 @@ def test_escape_sampled_estimates_escape_prob():
     _, support = promising_support(logits, 2)
     stats = support_stats(logits, support, torch.Generator().manual_seed(0))
     assert stats["escape_sampled"] == pytest.approx(0.25, abs=0.015)  # ~5 sigma
-
-
-def test_processor_matches_promising_support_for_one_sequence_and_a_batch():
-    proc = PromisingTokensProcessor(k=2)
-    out = proc([5, 7], LOGITS[0] * 3.0)  # (V,) as vLLM's per-request hook passes it
-    assert out.tolist() == pytest.approx([3 * LOGITS[0, 0].item(), NEG,
-                                          3 * LOGITS[0, 2].item(), NEG])
-    batch = LOGITS.expand(3, 4)
-    assert torch.equal(proc([], batch), promising_support(batch, 2)[0])
-    assert [s.tolist() for s in proc.supports] == [[2, 0], [[2, 0]] * 3]
-
-
-def test_processor_top_p_uses_the_sampling_temperature():
-    """At temperature 2 the probabilities flatten, so top_p 0.7 needs more tokens."""
-    cold = PromisingTokensProcessor(k=1, top_p=0.7, max_k=4, temperature=1.0)
-    hot = PromisingTokensProcessor(k=1, top_p=0.7, max_k=4, temperature=2.0)
-    cold([], LOGITS[0])
-    hot([], LOGITS[0])
-    assert (cold.supports[0] >= 0).sum().item() == 2
-    assert (hot.supports[0] >= 0).sum().item() == 3
 
 
 def _batch(gen, b=3, t=4, v=6):

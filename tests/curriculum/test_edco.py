@@ -22,7 +22,9 @@ from focusrl.types import GenerationRequest, Prompt, Sample, SamplingParams
 
 
 class TableEngine:
-    """Fake engine: prompt text -> per-sample token entropies (truncated to the limit)."""
+    """Stand-in engine and policy for the estimators' arithmetic: prompt text -> per-sample
+    token entropies (truncated to the token limit). `generate` puts each sample's row in
+    its meta; `token_entropies` (the policy's role) reads it back."""
 
     def __init__(self, table: dict[str, list[list[float]]]):
         self.table = table
@@ -37,32 +39,34 @@ class TableEngine:
                 ent = rows[j % len(rows)][: params.max_new_tokens]
                 out.append(Sample(prompt_id=r.prompt.id, group_id=r.group_id, prompt_ids=[],
                                   response_ids=[0] * len(ent), logprobs=[0.0] * len(ent),
-                                  token_entropy=list(ent) if params.return_entropy else None))
+                                  meta={"entropy": list(ent)}))
         return out
 
-    def load_weights(self, state) -> None:
-        return None
+    def token_entropies(self, samples: Sequence[Sample]) -> list[list[float]]:
+        return [s.meta["entropy"] for s in samples]
 
 
 def test_prefix_estimator_averages_only_the_first_tokens_with_the_suffix():
     engine = TableEngine({"q? A:": [[1.0, 3.0, 100.0], [2.0, 2.0, 100.0]]})
-    est = PrefixEntropyEstimator(engine, prefix_tokens=2, num_samples=2,
+    est = PrefixEntropyEstimator(engine, engine.token_entropies, prefix_tokens=2,
+                                 num_samples=2,
                                  quick_answer_suffix=" A:")
     # sample means (1+3)/2 = 2 and (2+2)/2 = 2 -> 2
     assert est([Prompt(id="q", text="q?")]) == [pytest.approx(2.0)]
     texts, params = engine.calls[0]
-    assert texts == ["q? A:"] and params.max_new_tokens == 2 and params.return_entropy
+    assert texts == ["q? A:"] and params.max_new_tokens == 2
 
 
 def test_full_estimator_weights_each_sample_equally():
     engine = TableEngine({"q": [[1.0, 1.0, 1.0, 1.0], [4.0]]})
-    est = FullAnswerEntropyEstimator(engine, max_new_tokens=64, num_samples=2)
+    est = FullAnswerEntropyEstimator(engine, engine.token_entropies, max_new_tokens=64,
+                                     num_samples=2)
     assert est([Prompt(id="q", text="q")]) == [pytest.approx((1.0 + 4.0) / 2)]
 
 
 def test_estimators_count_their_generated_tokens_and_the_sampler_its_seconds():
     engine = TableEngine({"q": [[1.0, 1.0, 1.0, 1.0], [4.0]]})
-    est = PrefixEntropyEstimator(engine, prefix_tokens=3, num_samples=2)
+    est = PrefixEntropyEstimator(engine, engine.token_entropies, prefix_tokens=3, num_samples=2)
     est([Prompt(id="q", text="q")])
     est([Prompt(id="q", text="q")])
     assert est.tokens_generated == 2 * (3 + 1)  # truncated to 3 tokens, and 1 token
@@ -151,10 +155,10 @@ def test_factory_builds_each_kind_and_edco_needs_an_engine():
                       KnapsackSampler)
     assert isinstance(build_sampler(CurriculumConfig(kind="ladder"), prompts, 4, 0),
                       LadderSampler)
-    with pytest.raises(ConfigError, match="needs the rollout engine"):
+    with pytest.raises(ConfigError, match="needs the rollout engine and the policy"):
         build_sampler(CurriculumConfig(kind="edco"), prompts, 4, 0)
     engine = TableEngine({p.text: [[float(i)] * 8] for i, p in enumerate(prompts)})
     cfg = CurriculumConfig(kind="edco", edco_pool_prompts=6, edco_selection_ratio=0.5)
-    sampler = build_sampler(cfg, prompts, 4, 0, engine=engine)
+    sampler = build_sampler(cfg, prompts, 4, 0, engine=engine, policy=engine)
     assert {p.id for p, _ in sampler.next_prompts(3)} == {"p3", "p4", "p5"}
     assert engine.calls[0][1].max_new_tokens == cfg.edco_prefix_tokens

@@ -25,9 +25,6 @@ class ScriptEngine:
                        answer=r.prompt.answer)
                 for r in requests for j in range(r.num_samples)]
 
-    def load_weights(self, state) -> None:
-        return None
-
 
 class Exact:
     def score(self, samples: Sequence[Sample]) -> list[float]:

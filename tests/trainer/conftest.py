@@ -22,6 +22,6 @@ def tiny_config(tmp_path):
     return make
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def tiny_overrides():
     return list(TINY)

@@ -29,7 +29,7 @@ def test_train_checkpoint_resume_eval(tmp_path, capsys, tiny_overrides):
 
     # extend the run: resume continues at step 4
     assert main(["train", *args[:-3], "train.steps=5", "train.checkpoint_every=0",
-                 "train.eval_every=0", "--resume"]) == 0
+                 "train.eval_every=0", "--resume", "--allow-config-change"]) == 0
     assert [r["step"] for r in read_metrics(run / "metrics.jsonl")] == [1, 2, 3, 4, 5]
 
     capsys.readouterr()

@@ -3,10 +3,11 @@
 import pytest
 import torch
 
-from focusrl.algorithms.logprobs import token_logprobs
+from focusrl.algorithms.logprobs import entropy_from_logits, token_logprobs
 from focusrl.models import build_char_tokenizer, build_tiny_model
 from focusrl.rollout.hf_engine import HFEngine, filter_logits, gumbel_argmax
 from focusrl.trainer.batching import build_batch, response_logits
+from focusrl.trainer.policy_scoring import PolicyScorer
 from focusrl.types import GenerationRequest, Prompt, SamplingParams
 
 
@@ -43,13 +44,16 @@ def test_sampler_logprobs_equal_the_training_forward(engine):
     assert torch.allclose(logp[m], batch.sampler_logp[m], atol=1e-4)
 
 
-def test_same_seed_same_samples_and_greedy_is_deterministic(engine):
+def test_engine_state_resumes_its_random_stream_and_a_seeded_call_leaves_it_alone(engine):
     params = SamplingParams(max_new_tokens=5)
-    engine.generator.manual_seed(123)
+    state = engine.state_dict()
     a = [s.response_ids for s in engine.generate(_requests(), params)]
-    engine.generator.manual_seed(123)
+    engine.load_state_dict(state)
+    seeded = SamplingParams(max_new_tokens=5, seed=7)
+    s1 = [s.response_ids for s in engine.generate(_requests(), seeded)]  # private stream
     b = [s.response_ids for s in engine.generate(_requests(), params)]
     assert a == b
+    assert s1 == [s.response_ids for s in engine.generate(_requests(), seeded)]
     g = SamplingParams(max_new_tokens=5, greedy=True)
     greedy = [s.response_ids for s in engine.generate(_requests(), g)]
     assert greedy == [s.response_ids for s in engine.generate(_requests(), g)]
@@ -103,10 +107,54 @@ def test_gumbel_sampler_draws_from_the_categorical_distribution():
     assert torch.equal(draws, again)  # reproducible from the generator's seed
 
 
-def test_entropy_is_returned_per_generated_token(engine):
-    out = engine.generate(_requests(), SamplingParams(max_new_tokens=4, return_entropy=True))
+def test_samples_carry_version_loss_mask_and_their_own_meta(engine):
+    """Every sample of a prompt gets its own meta dict: a reward writing into one sample's
+    meta (the code reward writes its sandbox status there) must not show in the others."""
+    prompt = Prompt("m", "1+2=", meta={"difficulty": 1})
+    out = engine.generate([GenerationRequest(prompt, 3, 0)], SamplingParams(max_new_tokens=3))
+    for i, s in enumerate(out):
+        s.meta["sandbox"] = {"status": f"status-{i}"}
+    assert [s.meta["sandbox"]["status"] for s in out] == ["status-0", "status-1", "status-2"]
+    assert prompt.meta == {"difficulty": 1} and all(s.meta["difficulty"] == 1 for s in out)
+    assert all(s.loss_mask == [1] * len(s.response_ids) for s in out)
+    assert all(s.policy_version == engine.policy_version for s in out)
+
+
+def test_sync_weights_records_the_version_and_copies_another_models_weights(engine):
+    before = engine.state_dict()["policy_version"]
+    assert engine.sync_weights(engine.model, 5)["sync_seconds"] >= 0
+    assert engine.policy_version == 5
+    other = build_tiny_model(engine.tokenizer, hidden_size=32, num_layers=2, num_heads=2,
+                             intermediate_size=64, seed=1)
+    saved = {k: v.clone() for k, v in engine.model.state_dict().items()}
+    try:
+        engine.sync_weights(other, 6)
+        assert all(torch.equal(engine.model.state_dict()[k], v)
+                   for k, v in other.state_dict().items())
+    finally:
+        engine.model.load_state_dict(saved)
+        engine.sync_weights(engine.model, before)
+
+
+def test_policy_scorer_gives_full_distribution_entropy_per_response_token(engine):
+    """EDCO's entropies come from the trainer-side model, not from the engine."""
+    out = engine.generate(_requests(), SamplingParams(max_new_tokens=4))
+    scorer = PolicyScorer(engine.model, engine.tokenizer, torch.device("cpu"),
+                          micro_batch_samples=2)
+    ents = scorer.token_entropies(out)
     vocab = len(engine.tokenizer)
-    for s in out:
-        assert len(s.token_entropy) == len(s.response_ids)
-        assert all(0 <= h <= torch.log(torch.tensor(float(vocab))) + 1e-4
-                   for h in s.token_entropy)
+    batch = build_batch(out, engine.tokenizer.pad_token_id, torch.device("cpu"))
+    with torch.no_grad():
+        ref = entropy_from_logits(response_logits(engine.model, batch))
+    for i, (s, h) in enumerate(zip(out, ents)):
+        assert len(h) == len(s.response_ids)
+        assert all(0 <= x <= torch.log(torch.tensor(float(vocab))) + 1e-4 for x in h)
+        assert torch.allclose(torch.tensor(h), ref[i, : len(h)], atol=1e-4)
+
+
+def test_request_with_prompt_ids_continues_exactly_those_ids(engine):
+    ids = engine.tokenizer("12+3=", add_special_tokens=False).input_ids
+    g = SamplingParams(max_new_tokens=4, greedy=True)
+    by_text = engine.generate([GenerationRequest(Prompt("t", "12+3="), 1, 0)], g)[0]
+    by_ids = engine.generate([GenerationRequest(Prompt("t", "ignored"), 1, 0, ids)], g)[0]
+    assert by_ids.prompt_ids == ids and by_ids.response_ids == by_text.response_ids

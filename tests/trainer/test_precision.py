@@ -112,6 +112,23 @@ def test_mixed_precision_config_values_and_errors():
         load_config(None, ["model.mixed_precision=fp16"])
 
 
+def test_auto_precision_follows_the_hardware(monkeypatch):
+    """auto: bf16 exactly where the device computes it natively, and only over float32
+    parameters; the CPU answer comes from its flags (AVX512-BF16 or AMX)."""
+    from pathlib import Path
+
+    from focusrl.models import precision
+
+    flags = Path("/proc/cpuinfo").read_text()
+    assert precision.cpu_has_native_bf16() == any(f" {f}" in flags
+                                                  for f in precision.BF16_CPU_FLAGS)
+    for native in (True, False):
+        monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda native=native: native)
+        assert compute_dtype("auto", "cpu") is (BF16 if native else None)
+        assert compute_dtype("auto", "cpu", "bfloat16") is None
+    assert load_config(None, ["model.dtype=bfloat16"]).model.mixed_precision == "auto"
+
+
 def test_bf16_rl_run_end_to_end(tiny_config):
     """A short RL run under bf16 runs end to end, and its sampler and trainer log-probs
     agree to bf16 precision (the logged logp_mismatch: ~1e-4 here, ~1e-7 in fp32)."""

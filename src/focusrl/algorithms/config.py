@@ -113,6 +113,16 @@ class AlgorithmConfig:
     """DAPO dynamic sampling: most generation rounds per step (the first included)."""
     overlong_filter: bool = False
     """DAPO overlong filtering: truncated samples (no EOS) get no loss."""
+    tis_cap: float = 0.0
+    """Truncated importance sampling for the train-inference mismatch (Yao et al. 2025,
+    "Your efficient RL framework secretly brings you off-policy RL training"; verl/SkyRL
+    "TIS"): each token's policy loss is multiplied by min(pi_train / pi_engine, tis_cap),
+    detached, where pi_train is the trainer's recompute of the behaviour policy and
+    pi_engine the engine's sampling probability. 0 disables; the paper uses 2."""
+    mis_threshold: float = 0.0
+    """Sequence-level masked importance sampling ("MIS"): a sample whose geometric-mean
+    ratio exp(mean_t log(pi_train / pi_engine)) is above mis_threshold or below
+    1 / mis_threshold gets no policy loss. 0 disables; e.g. 2."""
     rlpt: RLPTConfig = field(default_factory=RLPTConfig)
     """Promising-token restriction (RLPT)."""
 
@@ -145,6 +155,11 @@ class AlgorithmConfig:
         for name in ("clip_cov_ratio", "kl_cov_ratio", "lp_reg_rho", "lp_reg_min_p"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"algorithm.{name} must be in [0, 1].")
+        if self.tis_cap < 0 or 0 < self.tis_cap < 1:
+            raise ConfigError(f"algorithm.tis_cap must be 0 (off) or >= 1, got {self.tis_cap}.")
+        if self.mis_threshold < 0 or 0 < self.mis_threshold <= 1:
+            raise ConfigError("algorithm.mis_threshold must be 0 (off) or > 1, got "
+                              f"{self.mis_threshold}.")
         if self.dynamic_sampling_max_rounds < 1:
             raise ConfigError("algorithm.dynamic_sampling_max_rounds must be >= 1.")
         self.rlpt.validate()

@@ -42,6 +42,10 @@ class LossInput:
     """(B, T) Lp-Reg proxy log-prob of the taken token, no grad (logprobs.token_stats)."""
     generator: torch.Generator | None = None
     """Randomness of Clip-Cov's token choice (None: torch's global generator)."""
+    token_weight: torch.Tensor | None = None
+    """(B, T) detached weights on the policy term (train-inference mismatch corrections:
+    truncated IS, masked sequences); None means 1. The KL and entropy terms are not
+    weighted."""
 
 
 @dataclass
@@ -109,6 +113,9 @@ def add_regularisers(
 def finish(
     per_token: torch.Tensor, inp: LossInput, cfg: AlgorithmConfig, metrics: dict
 ) -> LossOutput:
-    """Regularise, aggregate, and package: the last step of every loss."""
+    """Weight the policy term (mismatch corrections), regularise, aggregate, and package:
+    the last step of every loss."""
+    if inp.token_weight is not None:
+        per_token = per_token * inp.token_weight
     per_token = add_regularisers(per_token, inp, cfg, metrics)
     return LossOutput(aggregate(per_token, inp, cfg.aggregation), metrics)

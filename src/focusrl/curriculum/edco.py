@@ -6,13 +6,16 @@ Three parts, the first two here:
    of the model's next-token distribution over only the first `prefix_tokens` generated
    tokens, averaged over `num_samples` samples. `FullAnswerEntropyEstimator` is the
    reference it approximates: mean token entropy over complete sampled answers.
+   The rollout engine samples the tokens; their entropies come from `entropy_fn`, the
+   trainer-side policy (`trainer/policy_scoring.PolicyScorer.token_entropies`): an
+   engine returns no vocabulary-sized statistics (rollout/base.py).
 2. The curriculum generator `EDCOSampler`: every `refresh_steps` calls it draws a pool
    of candidate prompts, re-estimates their entropy under the *current* model, and
    trains on the highest-entropy `selection_ratio` of the pool until the next refresh.
    For SFT, `select_high_entropy` returns the selected prompts once.
 
 An estimator is any callable `prompts -> entropies` (one float per prompt), so a test
-can pass a table and a trainer can pass one bound to its engine.
+can pass a table and a trainer can pass one bound to its engine and policy.
 
 Decisions where the paper is silent (PAPERS.md): 8 prefix tokens, 4 samples, mean
 (not sum) token entropy, each sample weighted equally (per-sample token mean, then the
@@ -37,25 +40,27 @@ from focusrl.types import GenerationRequest, Prompt, Sample, SamplingParams
 
 EntropyEstimator = Callable[[Sequence[Prompt]], list[float]]
 """prompts -> one entropy (nats) per prompt."""
+TokenEntropyFn = Callable[[Sequence[Sample]], list[list[float]]]
+"""samples -> the policy's entropy at each response position of each sample."""
 
 
-def mean_entropy_per_prompt(samples: Sequence[Sample], num_prompts: int) -> list[float]:
-    """Samples carry group_id = prompt index; per prompt, the mean over its samples of
-    each sample's mean token entropy (samples with no tokens are skipped; 0.0 if none)."""
+def mean_entropy_per_prompt(samples: Sequence[Sample], entropies: Sequence[Sequence[float]],
+                            num_prompts: int) -> list[float]:
+    """Samples carry group_id = prompt index and `entropies[i]` the token entropies of
+    samples[i]; per prompt, the mean over its samples of each sample's mean token entropy
+    (samples with no tokens are skipped; 0.0 if none)."""
     per_group: dict[int, list[float]] = defaultdict(list)
-    for s in samples:
-        if s.token_entropy is None:
-            raise ValueError("the engine returned no token_entropy; it must honour "
-                             "SamplingParams.return_entropy")
-        if s.token_entropy:
-            per_group[s.group_id].append(sum(s.token_entropy) / len(s.token_entropy))
+    for s, ent in zip(samples, entropies, strict=True):
+        if ent:
+            per_group[s.group_id].append(sum(ent) / len(ent))
     return [sum(v) / len(v) if (v := per_group.get(i)) else 0.0 for i in range(num_prompts)]
 
 
 class _EngineEstimator:
-    def __init__(self, engine: RolloutEngine, num_samples: int, max_new_tokens: int,
-                 temperature: float, suffix: str):
+    def __init__(self, engine: RolloutEngine, entropy_fn: TokenEntropyFn, num_samples: int,
+                 max_new_tokens: int, temperature: float, suffix: str):
         self.engine = engine
+        self.entropy_fn = entropy_fn
         self.num_samples = num_samples
         self.max_new_tokens = max_new_tokens
         self.temperature = temperature
@@ -67,26 +72,27 @@ class _EngineEstimator:
         requests = [GenerationRequest(replace(p, text=p.text + self.suffix), self.num_samples, i)
                     for i, p in enumerate(prompts)]
         params = SamplingParams(max_new_tokens=self.max_new_tokens, temperature=self.temperature,
-                                n=self.num_samples, return_entropy=True)
+                                n=self.num_samples)
         samples = self.engine.generate(requests, params)
         self.tokens_generated += sum(s.num_response_tokens for s in samples)
-        return mean_entropy_per_prompt(samples, len(prompts))
+        return mean_entropy_per_prompt(samples, self.entropy_fn(samples), len(prompts))
 
 
 class PrefixEntropyEstimator(_EngineEstimator):
     """EDCO's estimator: quick-answer suffix, entropy of the first `prefix_tokens` only."""
 
-    def __init__(self, engine: RolloutEngine, prefix_tokens: int = 8, num_samples: int = 4,
-                 temperature: float = 1.0, quick_answer_suffix: str = ""):
-        super().__init__(engine, num_samples, prefix_tokens, temperature, quick_answer_suffix)
+    def __init__(self, engine: RolloutEngine, entropy_fn: TokenEntropyFn, prefix_tokens: int = 8,
+                 num_samples: int = 4, temperature: float = 1.0, quick_answer_suffix: str = ""):
+        super().__init__(engine, entropy_fn, num_samples, prefix_tokens, temperature,
+                         quick_answer_suffix)
 
 
 class FullAnswerEntropyEstimator(_EngineEstimator):
     """Reference: mean token entropy over complete answers (up to `max_new_tokens`)."""
 
-    def __init__(self, engine: RolloutEngine, max_new_tokens: int, num_samples: int = 4,
-                 temperature: float = 1.0):
-        super().__init__(engine, num_samples, max_new_tokens, temperature, "")
+    def __init__(self, engine: RolloutEngine, entropy_fn: TokenEntropyFn, max_new_tokens: int,
+                 num_samples: int = 4, temperature: float = 1.0):
+        super().__init__(engine, entropy_fn, num_samples, max_new_tokens, temperature, "")
 
 
 def top_entropy_indices(entropies: Sequence[float], selection_ratio: float) -> list[int]:

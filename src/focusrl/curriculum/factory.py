@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from focusrl.configtools import ConfigError
 from focusrl.curriculum.base import PromptSampler, UniformSampler
@@ -26,21 +27,24 @@ def build_sampler(
     samples_per_prompt: int,
     seed: int,
     engine: RolloutEngine | None = None,
+    policy: Any = None,
     estimator: EntropyEstimator | None = None,
     scorer: PerplexityScorer | None = None,
 ) -> PromptSampler:
-    """The sampler `cfg.kind` names. EDCO needs `engine` (its entropy estimates use the
-    current policy) unless an `estimator` is given directly; `perplexity` needs an engine
-    holding `model`, `tokenizer` and `device` (the HF engine) unless a `scorer` is given."""
+    """The sampler `cfg.kind` names. EDCO needs `engine` (to sample prefixes) and `policy`
+    (a trainer/policy_scoring.PolicyScorer: the current policy's entropies) unless an
+    `estimator` is given directly; `perplexity` scores answers with `policy`'s model unless
+    a `scorer` is given."""
     if cfg.kind == "uniform":
         return UniformSampler(prompts, samples_per_prompt, seed)
     if cfg.kind == "edco":
         if estimator is None:
-            if engine is None:
-                raise ConfigError("curriculum.kind 'edco' needs the rollout engine to "
-                                  "estimate entropy; pass engine= to build_sampler.")
+            if engine is None or policy is None:
+                raise ConfigError("curriculum.kind 'edco' needs the rollout engine and the "
+                                  "policy to estimate entropy; pass engine= and policy= to "
+                                  "build_sampler.")
             estimator = PrefixEntropyEstimator(
-                engine, cfg.edco_prefix_tokens, cfg.edco_samples_per_prompt,
+                engine, policy.token_entropies, cfg.edco_prefix_tokens, cfg.edco_samples_per_prompt,
                 cfg.edco_temperature, cfg.edco_quick_answer_suffix)
         return EDCOSampler(prompts, samples_per_prompt, seed, estimator,
                            cfg.edco_pool_prompts, cfg.edco_refresh_steps,
@@ -58,11 +62,10 @@ def build_sampler(
         return EasyToHardSampler(prompts, samples_per_prompt, seed)
     if cfg.kind == "perplexity":
         if scorer is None:
-            if not all(hasattr(engine, a) for a in ("model", "tokenizer", "device")):
+            if policy is None:
                 raise ConfigError("curriculum.kind 'perplexity' scores answers with the "
-                                  "policy; pass an HF engine (model, tokenizer, device) or "
-                                  "scorer= to build_sampler.")
-            scorer = AnswerPerplexity(engine.model, engine.tokenizer,  # type: ignore[union-attr]
-                                      engine.device)  # type: ignore[union-attr]
+                                  "policy; pass policy= (a PolicyScorer) or scorer= to "
+                                  "build_sampler.")
+            scorer = AnswerPerplexity(policy.model, policy.tokenizer, policy.device)
         return PerplexitySampler(prompts, samples_per_prompt, seed, scorer)
     raise ConfigError(f"curriculum.kind: unknown kind '{cfg.kind}'.")

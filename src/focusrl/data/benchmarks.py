@@ -59,6 +59,15 @@ def _need(row: Any, key: str, where: str) -> Any:
     return row[key]
 
 
+def _text(row: Any, key: str, where: str) -> str:
+    """Field `key` of `row`, which must be text (null, lists, numbers... are errors)."""
+    value = _need(row, key, where)
+    if not isinstance(value, str):
+        shown = "null" if value is None else f"{type(value).__name__} {value!r:.60}"
+        raise DataError(f"{where}: field '{key}' must be text, got {shown}.")
+    return value
+
+
 def _read(path: Path, row_fn: RowFn, split: str) -> list[Prompt]:
     rows = read_rows(path, split)
     if not rows:
@@ -114,13 +123,13 @@ def gsm8k_answer(solution: str) -> str:
 
 
 def _gsm8k_row(row: Any, where: str, index: int) -> Prompt:
-    solution = str(_need(row, "answer", where))
+    solution = _text(row, "answer", where)
     try:
         answer = gsm8k_answer(solution)
     except ValueError:
         raise DataError(f"{where}: GSM8K answer has no '#### <number>' line.") from None
     split = "test" if "test" in where.rsplit("/", 1)[-1] else "train"
-    return Prompt(id=f"gsm8k/{split}/{index}", text=str(_need(row, "question", where)),
+    return Prompt(id=f"gsm8k/{split}/{index}", text=_text(row, "question", where),
                   answer=answer, meta={"task": "gsm8k", "solution": solution})
 
 
@@ -136,8 +145,8 @@ def _math500_row(row: Any, where: str, index: int) -> Prompt:
             "level": row.get("level") if isinstance(row, dict) else None,
             "solution": row.get("solution") if isinstance(row, dict) else None}
     return Prompt(id=str(row.get("unique_id", f"math500/{index}")),
-                  text=str(_need(row, "problem", where)),
-                  answer=str(_need(row, "answer", where)), meta=meta)
+                  text=_text(row, "problem", where),
+                  answer=_text(row, "answer", where), meta=meta)
 
 
 def load_math500(cfg: DataConfig) -> TaskData:
@@ -148,7 +157,7 @@ def load_math500(cfg: DataConfig) -> TaskData:
 # -- HumanEval ---------------------------------------------------------------------
 
 def _humaneval_row(row: Any, where: str, index: int) -> Prompt:
-    record = {key: str(_need(row, key, where)) for key in ("prompt", "test", "entry_point")}
+    record = {key: _text(row, key, where) for key in ("prompt", "test", "entry_point")}
     task_id = str(row.get("task_id", f"HumanEval/{index}"))
     return Prompt(id=task_id, text=record["prompt"], answer={"task_id": task_id, **record},
                   meta={"task": "code", **record,
@@ -171,7 +180,7 @@ def _mc_row(cfg: DataConfig) -> RowFn:
     def row_fn(row: Any, where: str, index: int) -> Prompt:
         qkey = cfg.fields.prompt if isinstance(row, dict) and cfg.fields.prompt in row else (
             "question")
-        question = str(_need(row, qkey, where))
+        question = _text(row, qkey, where)
         options = row.get("options", row.get("choices"))
         if isinstance(options, dict):
             options = [options[k] for k in sorted(options)]

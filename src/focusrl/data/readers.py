@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,32 +35,62 @@ def _row_to_prompt(row: Any, fields: FieldMap, where: str, index: int) -> Prompt
     if fields.prompt not in row:
         raise DataError(f"{where}: no field '{fields.prompt}' (fields: {sorted(row)}); "
                         f"set data.fields.prompt to the field that holds the prompt.")
+    text = row[fields.prompt]
+    if not isinstance(text, str):
+        raise DataError(f"{where}: field '{fields.prompt}' (the prompt) must be text, got "
+                        f"{_describe(text)}; fix the row or set data.fields.prompt.")
+    answer = row.get(fields.answer)
+    if fields.answer in row and not _is_answer(answer):
+        raise DataError(f"{where}: field '{fields.answer}' (the answer) must be text or a "
+                        f"number, got {_describe(answer)}; fix the row, drop the field, or set "
+                        "data.fields.answer.")
     meta = {k: v for k, v in row.items() if k not in (fields.prompt, fields.answer)}
-    return Prompt(
-        id=str(row.get(fields.id, index)),
-        text=str(row[fields.prompt]),
-        answer=row.get(fields.answer),
-        meta=meta,
-    )
+    return Prompt(id=str(row.get(fields.id, index)), text=text, answer=answer, meta=meta)
+
+
+def _is_answer(value: Any) -> bool:
+    """Text or a finite number. Structured answers (countdown targets, SAT clauses, code
+    tests) come from the generators and benchmark loaders, not from generic files."""
+    if isinstance(value, str):
+        return True
+    return isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(value)
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    shown = repr(value)
+    return f"{type(value).__name__} {shown[:60]}{'...' if len(shown) > 60 else ''}"
 
 
 def iter_jsonl_rows(path: str | Path) -> Iterator[tuple[str, Any]]:
     """(where, row) for each non-blank line, `where` = 'file:line'; `.gz` is read
-    transparently. Invalid JSON raises DataError naming file and line."""
+    transparently. Invalid JSON or UTF-8 raises DataError naming file and line."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"dataset file '{path}' does not exist; check data.path.")
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path}:{lineno}: not valid JSON ({e.msg} at column "
-                                f"{e.colno}); each line must be one JSON object.") from None
-            yield f"{path}:{lineno}", row
+    lineno = 0
+    try:
+        with opener(path, "rb") as f:
+            for lineno, raw in enumerate(f, 1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    raise DataError(
+                        f"{path}:{lineno}: not valid UTF-8 (byte 0x{raw[e.start]:02x} at "
+                        f"column {e.start + 1}); save the file as UTF-8.") from None
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise DataError(f"{path}:{lineno}: not valid JSON ({e.msg} at column "
+                                    f"{e.colno}); each line must be one JSON object.") from None
+                yield f"{path}:{lineno}", row
+    except (OSError, EOFError) as e:  # unreadable file, or a damaged .gz
+        raise DataError(f"{path}:{lineno + 1}: cannot read the file ({e}).") from None
 
 
 def read_jsonl(path: str | Path, fields: FieldMap) -> list[Prompt]:

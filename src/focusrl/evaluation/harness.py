@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from focusrl.evaluation.metrics import avg_at_k, maj_at_k, pass_at_k
@@ -122,9 +122,12 @@ def evaluate(
     top_p: float = 1.0,
     batch_prompts: int = 64,
     answer_fn: AnswerFn = default_answer,
+    seed: int | None = None,
 ) -> EvalResult:
     """Sample `n_samples` answers per prompt (greedy when temperature is 0), score them
-    with `rewarder`, and report pass@k / avg@k / maj@k for each k in `ks`."""
+    with `rewarder`, and report pass@k / avg@k / maj@k for each k in `ks`. With `seed`,
+    sampling uses private random streams (seed + chunk start) and leaves the engine's own
+    stream untouched."""
     if not prompts:
         raise ValueError("evaluate needs at least one prompt")
     bad = [k for k in ks if not 1 <= k <= n_samples]
@@ -136,6 +139,8 @@ def evaluate(
     for start in range(0, len(prompts), batch_prompts):
         chunk = prompts[start:start + batch_prompts]
         requests = [GenerationRequest(p, n_samples, start + i) for i, p in enumerate(chunk)]
+        if seed is not None:
+            params = replace(params, seed=seed + start)
         samples = engine.generate(requests, params)
         for s, r in zip(samples, rewarder.score(samples)):
             s.reward = float(r)

@@ -10,9 +10,10 @@ same weights; tests/trainer/test_lean.py checks them against transformers):
   preallocated KV buffer, with the q/k/v and gate/up projections fused into one matmul
   each (for models small enough that the fused weight copy is negligible). The prefill
   still runs through transformers. Tested: identical sampled tokens.
-- `shared_prefix_logits`, the training forward that computes each distinct prompt of a
-  micro-batch once for its whole GRPO group (Prefix-Grouper style). Tested: the same
-  logits and parameter gradients to 1e-5.
+- `shared_prefix_hidden`, the training forward that computes each distinct prompt of a
+  micro-batch once for its whole GRPO group (Prefix-Grouper style); it returns the final
+  hidden states, and the LM head is applied by the caller (in chunks:
+  trainer/token_head.py). Tested: the same logits and parameter gradients to 1e-5.
 
 Measured effect: docs/benchmarks.md, "focusrl vs TRL" (`benchmarks/lean_paths.py`).
 
@@ -30,6 +31,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 from focusrl.models.precision import full_precision
 
@@ -205,6 +207,8 @@ def llama_layers(model: Any, detach: bool, fuse: bool | None = None,
         if a is None or m is None or not all(hasattr(o, n) for o, n in names) or \
                 not hasattr(m, "act_fn"):
             return None
+        if any(type(getattr(o, n)) is not torch.nn.Linear for o, n in names[:7]):
+            return None  # a wrapped projection (LoRA, quantised): its raw weight is not it
         layers.append(_Layer(
             in_norm=layer.input_layernorm, post_norm=layer.post_attention_layernorm,
             q_norm=getattr(a, "q_norm", None), k_norm=getattr(a, "k_norm", None),
@@ -283,7 +287,7 @@ def _finish(layer: _Layer, x: torch.Tensor, attn: torch.Tensor) -> torch.Tensor:
     return x + layer.down(layer.act(gate) * up)
 
 
-def shared_prefix_logits(model: Any, layers: list[_Layer], input_ids: torch.Tensor,
+def shared_prefix_hidden(model: Any, layers: list[_Layer], input_ids: torch.Tensor,
                          attention_mask: torch.Tensor, prompt_width: int) -> torch.Tensor:
     """Training forward that computes each distinct prompt once (Prefix-Grouper style).
 
@@ -293,7 +297,8 @@ def shared_prefix_logits(model: Any, layers: list[_Layer], input_ids: torch.Tens
     response attends to them, so a group of G samples costs 1 prompt + G responses instead
     of G prompts + G responses. Gradients flow back through the shared prefix: the result
     equals the per-row forward up to float rounding (tested against transformers).
-    Returns the logits that predict each response token, (B, T, V) in float32.
+    Returns the final-norm hidden states that predict each response token, (B, T, H):
+    `model.lm_head` of them is the logits.
     """
     base = model.model
     dims, scaling = attention_dims(model)
@@ -312,30 +317,67 @@ def shared_prefix_logits(model: Any, layers: list[_Layer], input_ids: torch.Tens
     eye = torch.eye(width, dtype=torch.bool, device=dev)
     mask = (causal & u_mask.bool()[:, None, None, :]) | eye
     keys, values = [], []
-    for layer in layers:
+    # activation checkpointing (model.gradient_checkpointing_enable, as transformers
+    # models do): each layer's activations are recomputed in the backward
+    ckpt = model.training and torch.is_grad_enabled() and getattr(
+        model, "is_gradient_checkpointing", False)
+    run = (lambda fn, *a: checkpoint(fn, *a, use_reentrant=False)) if ckpt else (
+        lambda fn, *a: fn(*a))
+
+    # every tensor a layer reads is an argument: a recompute in the backward must not
+    # see names rebound later (cos, sin and mask are rebound for the response pass)
+    def prefix_layer(layer: _Layer, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+                     mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
         q, k, v = _qkv(layer, x, cos, sin, dims)
+        return _finish(layer, x, _attend(q, k, v, mask, scaling)), k, v
+
+    for layer in layers:
+        x, k, v = run(prefix_layer, layer, x, cos, sin, mask)
         keys.append(k)
         values.append(v)
-        x = _finish(layer, x, _attend(q, k, v, mask, scaling))
     last = x[:, -1]  # (U, H): predicts the first response token
 
-    # response pass: every row attends to its prompt's keys/values, then causally to itself
+    # response pass, packed: projections and MLPs run on the N real response tokens only
+    # (no work on padding); attention runs in the padded (B, n) layout, where every row
+    # attends to its prompt's keys/values, then causally to itself
     resp = input_ids[:, width:]
-    n = resp.shape[1]
+    bsz, n = resp.shape
+    real = attention_mask[:, width:].reshape(-1).nonzero().squeeze(-1)  # (N,)
     pos = (attention_mask.cumsum(-1) - 1).clamp(min=0)[:, width:]
-    x = base.embed_tokens(resp)
-    cos, sin = base.rotary_emb(x, pos)
-    cos, sin = cos[:, None].to(x.dtype), sin[:, None].to(x.dtype)
+    x = base.embed_tokens(resp).reshape(bsz * n, -1)[real]  # (N, H)
+    cos, sin = base.rotary_emb(x[None], pos.reshape(1, -1)[:, real])
+    cos, sin = cos[0, :, None].to(x.dtype), sin[0, :, None].to(x.dtype)  # (N, 1, D)
     prefix_ok = mask_p.bool()[:, None, None, :].expand(-1, 1, n, width)
-    own = torch.ones(n, n, dtype=torch.bool, device=dev).tril().expand(resp.shape[0], 1, n, n)
+    own = torch.ones(n, n, dtype=torch.bool, device=dev).tril().expand(bsz, 1, n, n)
     mask = torch.cat([prefix_ok, own], dim=-1)
+
+    def padded(t: torch.Tensor) -> torch.Tensor:  # (N, heads, D) -> (B, heads, n, D)
+        out = t.new_zeros(bsz * n, *t.shape[1:]).index_copy(0, real, t)
+        return out.view(bsz, n, *t.shape[1:]).transpose(1, 2)
+
+    def response_layer(layer: _Layer, x: torch.Tensor, kp: torch.Tensor, vp: torch.Tensor,
+                       cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        nq, nk, hd = dims
+        q, k, v = project(rms(layer.in_norm, x), layer.qkv, [nq * hd, nk * hd, nk * hd])
+        q, k, v = q.view(-1, nq, hd), k.view(-1, nk, hd), v.view(-1, nk, hd)
+        if layer.q_norm is not None:
+            q = rms(layer.q_norm, q)
+        if layer.k_norm is not None:
+            k = rms(layer.k_norm, k)
+        q, k = rotate(q, cos, sin), rotate(k, cos, sin)
+        k = torch.cat([kp[inv], padded(k)], dim=2)
+        v = torch.cat([vp[inv], padded(v)], dim=2)
+        attn = _attend(padded(q), k, v, mask, scaling)  # (B, Hq, n, D)
+        attn = attn.transpose(1, 2).reshape(bsz * n, -1)[real]  # (N, Hq * D)
+        x = x + layer.o(attn)
+        gate, up = project(rms(layer.post_norm, x), layer.gate_up, [layer.down.in_features] * 2)
+        return x + layer.down(layer.act(gate) * up)
+
     for layer, kp, vp in zip(layers, keys, values):
-        q, k, v = _qkv(layer, x, cos, sin, dims)
-        k = torch.cat([kp[inv], k], dim=2)
-        v = torch.cat([vp[inv], v], dim=2)
-        x = _finish(layer, x, _attend(q, k, v, mask, scaling))
+        x = run(response_layer, layer, x, kp, vp, cos, sin, mask)
+    x = x.new_zeros(bsz * n, x.shape[-1]).index_copy(0, real, x).view(bsz, n, -1)
     hidden = torch.cat([last[inv][:, None], x[:, : n - 1]], dim=1)  # (B, T, H)
-    return model.lm_head(rms(base.norm, hidden)).float()
+    return rms(base.norm, hidden)
 
 
 def training_layers(model: Any) -> list[_Layer] | None:

@@ -14,11 +14,17 @@ softmax) rather than PyTorch's CPU flash kernel, whose bfloat16 backward is slow
 lean decoder keeps its KV cache and its attention in float32 (bfloat16 batched
 matrix-vector products are slower there), so sampler and trainer attention differ by
 bf16 rounding (logged as logp_mismatch, ~1e-4 on the tiny model).
+
+`auto` (the default) picks bf16 where the hardware computes it natively (CUDA devices
+that support it; CPUs with AVX512-BF16 or AMX, read from the CPU flags at run time) and
+float32 elsewhere: on a CPU without them bfloat16 is emulated and slower than float32.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -26,13 +32,41 @@ import torch
 MIXED_PRECISION = {"none": None, "bf16": torch.bfloat16}
 
 
-def compute_dtype(mixed_precision: str) -> torch.dtype | None:
-    """The autocast dtype for a `model.mixed_precision` value (None: no autocast)."""
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+@functools.cache
+def cpu_has_native_bf16() -> bool:
+    """True when the CPU computes bfloat16 matmuls natively (AVX512-BF16 or AMX)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux: trust PyTorch's own dispatch level
+        return torch.backends.cpu.get_cpu_capability() in ("AVX512_BF16", "AMX")
+    flags = next((ln for ln in text.splitlines() if ln.startswith("flags")), "").split()
+    return any(f in flags for f in BF16_CPU_FLAGS)
+
+
+def native_bf16(device: torch.device | str) -> bool:
+    """True when `device` computes bfloat16 natively."""
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return dev.type == "cpu" and cpu_has_native_bf16()
+
+
+def compute_dtype(mixed_precision: str, device: torch.device | str = "cpu",
+                  parameter_dtype: str = "float32") -> torch.dtype | None:
+    """The autocast dtype for a `model.mixed_precision` value on `device` (None: no
+    autocast); `auto` is bf16 where `device` computes it natively and the parameters are
+    float32, else None."""
+    if mixed_precision == "auto":
+        native = parameter_dtype == "float32" and native_bf16(device)
+        return torch.bfloat16 if native else None
     try:
         return MIXED_PRECISION[mixed_precision]
     except KeyError:
         raise ValueError(f"mixed_precision={mixed_precision!r}: expected one of "
-                         f"{sorted(MIXED_PRECISION)}") from None
+                         f"{sorted(MIXED_PRECISION)} or 'auto'") from None
 
 
 def autocast(device: torch.device | str, dtype: torch.dtype | None) -> Any:

@@ -8,13 +8,13 @@ generate()'s per-step processor machinery, which dominates on small models.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from focusrl.algorithms.logprobs import entropy_from_logits
 from focusrl.models.lean import LeanDecoder
 from focusrl.models.precision import autocast
 from focusrl.rollout.kv_cache import reserve
@@ -29,7 +29,6 @@ class _Batch:
     lengths: torch.Tensor  # (B,) generated tokens incl. EOS
     finished: torch.Tensor  # (B,) bool, stopped on EOS
     support: torch.Tensor | None  # (B, T, K)
-    entropy: torch.Tensor | None  # (B, T)
     mass: torch.Tensor | None  # (B, T) RLPT: probability mass of P_t (unrestricted)
 
 
@@ -62,7 +61,9 @@ def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
 
 
 class HFEngine:
-    """RolloutEngine over a transformers causal LM, sharing the trainer's model object."""
+    """RolloutEngine over a transformers causal LM, sharing the trainer's model object:
+    the trainer's update is the engine's update, so `sync_weights` only records the
+    version (or copies the weights when handed another model)."""
 
     def __init__(
         self,
@@ -85,20 +86,39 @@ class HFEngine:
         """Mixed precision (models/precision.py): generate under autocast to this dtype."""
         self.decode_path = ""
         """'lean' or 'transformers': which step the last generate call used."""
-        self.generator = torch.Generator(device=self.device).manual_seed(seed)
+        self.policy_version = 0
+        self._generator = torch.Generator(device=self.device).manual_seed(seed)
         self.eos_ids = torch.tensor(_eos_ids(model, tokenizer), device=self.device)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
 
     # -- boundary -------------------------------------------------------------------
-    def load_weights(self, state: Mapping[str, torch.Tensor]) -> None:
-        self.model.load_state_dict(dict(state), strict=True)
+    def sync_weights(self, model: torch.nn.Module, version: int) -> dict[str, float]:
+        t = time.perf_counter()
+        if model is not self.model:
+            self.model.load_state_dict(model.state_dict(), strict=True)
+        self.policy_version = version
+        return {"sync_seconds": time.perf_counter() - t}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rng": self._generator.get_state(), "policy_version": self.policy_version}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._generator.set_state(state["rng"])
+        self.policy_version = int(state["policy_version"])
+
+    def close(self) -> None:
+        return None
 
     def generate(
         self, requests: Sequence[GenerationRequest], params: SamplingParams
     ) -> list[Sample]:
+        generator = self._generator
+        if params.seed is not None:  # a private stream: the engine's own is untouched
+            generator = torch.Generator(device=self.device).manual_seed(params.seed)
         flat: list[tuple[GenerationRequest, list[int]]] = []
         for req in requests:
-            ids = self.tokenizer(req.prompt.text, add_special_tokens=False).input_ids
+            ids = (list(req.prompt_ids) if req.prompt_ids is not None else
+                   self.tokenizer(req.prompt.text, add_special_tokens=False).input_ids)
             if not ids:  # an empty prompt still needs a first position
                 ids = [self.tokenizer.bos_token_id or self.pad_id]
             flat.extend((req, ids) for _ in range(req.num_samples))
@@ -113,7 +133,7 @@ class HFEngine:
                     rows[id(req)] = len(unique)
                     unique.append(ids)
             index = [rows[id(req)] for req, _ in chunk]
-            out = self._generate_batch(unique, index, params)
+            out = self._generate_batch(unique, index, params, generator)
             samples.extend(self._to_samples(chunk, out))
         return samples
 
@@ -136,8 +156,10 @@ class HFEngine:
                 response_text=self.tokenizer.decode(resp, skip_special_tokens=True),
                 prompt_text=req.prompt.text,
                 answer=req.prompt.answer,
-                meta=req.prompt.meta,
+                meta=dict(req.prompt.meta),  # each sample its own: rewards write into it
                 finished=bool(out.finished[i]),
+                loss_mask=[1] * n,
+                policy_version=self.policy_version,
             )
             if out.support is not None:
                 sample.support = out.support[i, :n].to(torch.int32).cpu()
@@ -147,8 +169,6 @@ class HFEngine:
                 if mass is not None and n:
                     sample.stats["rlpt_mass"] = float(mass.mean())
                     sample.stats["rlpt_leave_prob"] = float(1 - mass.mean())
-            if out.entropy is not None:
-                sample.token_entropy = out.entropy[i, :n].tolist()
             result.append(sample)
         return result
 
@@ -188,7 +208,8 @@ class HFEngine:
 
     @torch.inference_mode()
     def _generate_batch(
-        self, prompts: list[list[int]], index: list[int], params: SamplingParams
+        self, prompts: list[list[int]], index: list[int], params: SamplingParams,
+        generator: torch.Generator,
     ) -> _Batch:
         """Sample one response per entry of `index` (a row of `prompts` each)."""
         dev = self.device
@@ -209,13 +230,13 @@ class HFEngine:
                              "builds one when algorithm.rlpt.source=reference.")
         try:
             with autocast(dev, self.compute_dtype):
-                return self._decode(ids, mask, rows, params, use_ref)
+                return self._decode(ids, mask, rows, params, use_ref, generator)
         finally:
             if was_training:
                 self.model.train()
 
     def _decode(self, ids: torch.Tensor, mask: torch.Tensor, rows: torch.Tensor,
-                params: SamplingParams, use_ref: bool) -> _Batch:
+                params: SamplingParams, use_ref: bool, generator: torch.Generator) -> _Batch:
         """Prefill, then sample token by token until every row hit EOS or the limit."""
         dev, bsz = self.device, len(rows)
         steps = params.max_new_tokens
@@ -225,7 +246,6 @@ class HFEngine:
             ref_logits, _, ref_step = self._prefill(self.ref_model, ids, mask, rows, steps)
         out_tokens = torch.full((bsz, steps), self.pad_id, dtype=torch.long, device=dev)
         out_logp = torch.zeros((bsz, steps), device=dev)
-        out_ent = torch.zeros((bsz, steps), device=dev) if params.return_entropy else None
         k = params.promising_k and support_width(
             params.promising_k, params.promising_top_p, params.promising_max_k)
         out_sup = torch.full((bsz, steps, k), -1, dtype=torch.long, device=dev) if k else None
@@ -234,9 +254,8 @@ class HFEngine:
         lengths = torch.zeros(bsz, dtype=torch.long, device=dev)
         hit_eos = torch.zeros(bsz, dtype=torch.bool, device=dev)
         for t in range(steps):
-            if out_ent is not None:
-                out_ent[:, t] = entropy_from_logits(logits)
-            token, logp = self._sample(logits, ref_logits, params, out_sup, out_mass, t)
+            token, logp = self._sample(logits, ref_logits, params, out_sup, out_mass, t,
+                                       generator)
             token = torch.where(done, torch.full_like(token, self.pad_id), token)
             out_tokens[:, t] = token
             out_logp[:, t] = torch.where(done, torch.zeros_like(logp), logp)
@@ -253,8 +272,7 @@ class HFEngine:
             logits = step(token, pos, t)
             if ref_step is not None:
                 ref_logits = ref_step(token, pos, t)
-        return _Batch(out_tokens, out_logp, lengths, hit_eos, out_sup,
-                      out_ent, out_mass)
+        return _Batch(out_tokens, out_logp, lengths, hit_eos, out_sup, out_mass)
 
     def _sample(
         self,
@@ -264,6 +282,7 @@ class HFEngine:
         out_sup: torch.Tensor | None,
         out_mass: torch.Tensor | None,
         t: int,
+        generator: torch.Generator,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One decoding step: (B, V) logits -> sampled token (B,) and its log-prob (B,)."""
         if params.greedy:
@@ -283,7 +302,7 @@ class HFEngine:
         else:
             scaled = filter_logits(scaled, params.top_k, params.top_p)
         logp_all = torch.log_softmax(scaled, -1)
-        token = gumbel_argmax(logp_all, self.generator)
+        token = gumbel_argmax(logp_all, generator)
         return token, logp_all.gather(-1, token[:, None]).squeeze(-1)
 
 

@@ -5,8 +5,8 @@ the smallest top-ranked set holding top_p of the probability mass, but at least 
 at most max_k tokens. The support is stored compactly as (N, W) token ids, -1 padded
 (W = k, or max(k, max_k) with top_p < 1): never a vocabulary-sized mask.
 
-Pure functions of tensors, so the HF engine, a vLLM logits processor
-(`PromisingTokensProcessor`) and tests all apply the same restriction.
+Pure functions of tensors, so the HF engine, the vLLM logits processor
+(rollout/vllm_rlpt.py) and the trainer's recompute all apply the same restriction.
 """
 
 from __future__ import annotations
@@ -78,32 +78,20 @@ def support_stats(
     return out
 
 
-class PromisingTokensProcessor:
-    """The same restriction as a vLLM logits processor: `(token_ids, logits) -> logits`.
+def covering_support(
+    logits: torch.Tensor, tokens: torch.Tensor, k: int, top_p: float = 1.0, max_k: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """P_t recomputed trainer-side for samples whose engine did not return it (vLLM):
+    logits (..., V) at temperature, taken tokens (...) -> (support (..., W), missed (...)).
 
-    vLLM is not imported. With vLLM's per-request processors (V0 `SamplingParams(
-    logits_processors=[PromisingTokensProcessor(k)])`) it is called with the tokens
-    generated so far and the (V,) logits of one sequence; a (N, V) batch also works,
-    for batch-level processor hooks. Processors run before vLLM's temperature scaling,
-    so pass the sampling temperature: top-K does not depend on it, but top_p mass does.
-    The support of each call is appended to `supports` (one (W,) or (N, W) tensor per
-    step) so the engine can return it with the sample; use one instance per request.
-    Check that the vLLM version reports log-probs after processors; the trainer
-    recomputes old log-probs on the support anyway.
-    """
-
-    def __init__(self, k: int, top_p: float = 1.0, max_k: int = 0, temperature: float = 1.0,
-                 record: bool = True) -> None:
-        self.k, self.top_p, self.max_k, self.temperature = k, top_p, max_k, temperature
-        self.record = record
-        self.supports: list[torch.Tensor] = []
-
-    def __call__(self, token_ids: object, logits: torch.Tensor) -> torch.Tensor:
-        flat = logits.unsqueeze(0) if logits.dim() == 1 else logits  # (N, V)
-        restricted, support = promising_support(
-            flat / self.temperature, self.k, self.top_p, self.max_k)
-        if self.record:
-            self.supports.append(support[0] if logits.dim() == 1 else support)
-        # Restrict the *unscaled* logits: the engine applies the temperature afterwards.
-        out = flat.masked_fill(restricted == NEG_INF, NEG_INF)
-        return out[0] if logits.dim() == 1 else out
+    The support is `promising_support` of the logits; where the taken token is not in it
+    (the engine's logits differ numerically from the trainer's, so a near-tie can rank
+    differently), the token replaces the last entry, so every sampled token stays inside
+    its own support and its restricted log-prob is finite. `missed` marks those
+    positions (logged as rlpt_support_miss)."""
+    shape = logits.shape[:-1]
+    _, support = promising_support(logits.reshape(-1, logits.shape[-1]), k, top_p, max_k)
+    support = support.reshape(*shape, -1)
+    missed = ~(support == tokens.unsqueeze(-1)).any(-1)
+    support[..., -1] = torch.where(missed, tokens, support[..., -1])
+    return support, missed

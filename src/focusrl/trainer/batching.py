@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
-from focusrl.models.lean import shared_prefix_logits, training_layers
+from focusrl.models.lean import SUPPORTED_TYPES, shared_prefix_hidden, training_layers
+from focusrl.models.lora import unwrap
 from focusrl.models.precision import autocast
 from focusrl.types import Sample
 
@@ -24,7 +26,7 @@ class TrainBatch:
     position_ids: torch.Tensor  # (B, P + T)
     prompt_width: int  # P
     tokens: torch.Tensor  # (B, T) response ids (pad after the end)
-    mask: torch.Tensor  # (B, T) float, 1 on response tokens that enter the loss
+    mask: torch.Tensor  # (B, T) float, 1 on response tokens that enter the loss (loss_mask)
     sampler_logp: torch.Tensor  # (B, T) log-probs reported by the engine
     advantages: torch.Tensor  # (B,)
     support: torch.Tensor | None  # (B, T, K) RLPT promising sets, -1 padded
@@ -46,7 +48,8 @@ class TrainBatch:
 
 
 def build_batch(samples: Sequence[Sample], pad_id: int, device: torch.device) -> TrainBatch:
-    """Pad samples into a TrainBatch. Filtered samples get an all-zero loss mask."""
+    """Pad samples into a TrainBatch. The loss mask is each sample's `loss_mask` (all
+    ones when None); filtered samples get an all-zero loss mask."""
     bsz = len(samples)
     width = max(len(s.prompt_ids) for s in samples)
     resp_len = max(max(len(s.response_ids) for s in samples), 1)
@@ -72,7 +75,8 @@ def build_batch(samples: Sequence[Sample], pad_id: int, device: torch.device) ->
         tokens[i, :n] = torch.tensor(s.response_ids, dtype=torch.long)
         logp[i, :n] = torch.tensor(s.logprobs)
         if not s.filtered:
-            mask[i, :n] = 1.0
+            mask[i, :n] = 1.0 if s.loss_mask is None else torch.tensor(
+                _checked_loss_mask(s), dtype=torch.float32)
         if support is not None and s.support is not None:
             support[i, :n, : s.support.shape[-1]] = s.support.long()
     position_ids = (attn.cumsum(-1) - 1).clamp(min=0)
@@ -84,21 +88,63 @@ def build_batch(samples: Sequence[Sample], pad_id: int, device: torch.device) ->
     )
 
 
-def response_logits(model, batch: TrainBatch, temperature: float = 1.0,
-                    shared_prefix: bool = False,
-                    compute_dtype: torch.dtype | None = None) -> torch.Tensor:
-    """Forward the batch; return the float32 logits that predict each response token
-    (B, T, V).
+def _checked_loss_mask(s: Sample) -> list[int]:
+    if len(s.loss_mask) != len(s.response_ids):
+        raise ValueError(f"sample of prompt {s.prompt_id!r}: loss_mask has {len(s.loss_mask)} "
+                         f"entries for {len(s.response_ids)} response tokens; it needs one "
+                         "per response token.")
+    return s.loss_mask
 
-    With `shared_prefix`, Llama-family models run `models.lean.shared_prefix_logits`: each
-    distinct prompt is forwarded once for its whole group. Other models (and False) run
-    the transformers forward over every row. `compute_dtype` runs the forward under
-    autocast to that dtype (mixed precision, models/precision.py)."""
+
+PLAIN_HEAD_TYPES = (*SUPPORTED_TYPES, "gpt2")
+"""Model types whose logits are exactly lm_head(base model's last hidden state): no logit
+scaling or soft-capping. Others always take the transformers forward's logits."""
+
+
+def lm_head(model: Any) -> torch.nn.Linear | None:
+    """The model's LM head when its logits are a plain linear map of the hidden states."""
+    model = unwrap(model)
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    cfg = getattr(model, "config", None)
+    if (not isinstance(head, torch.nn.Linear) or getattr(cfg, "model_type", None)
+            not in PLAIN_HEAD_TYPES or getattr(cfg, "final_logit_softcapping", None)):
+        return None
+    return head
+
+
+def response_hidden(model: Any, batch: TrainBatch, shared_prefix: bool = False,
+                    compute_dtype: torch.dtype | None = None) -> torch.Tensor | None:
+    """The final hidden states that predict each response token, (B, T, H), or None when
+    the model's head is not a plain linear map (`lm_head`). With `shared_prefix`,
+    Llama-family models run `models.lean.shared_prefix_hidden` (each distinct prompt is
+    forwarded once for its whole group); otherwise the base transformers model runs
+    over every row. `compute_dtype`: autocast (mixed precision, models/precision.py)."""
+    if lm_head(model) is None:
+        return None
+    model = unwrap(model)
     layers = training_layers(model) if shared_prefix else None
     with autocast(batch.input_ids.device, compute_dtype):
         if layers is not None:
-            logits = shared_prefix_logits(model, layers, batch.input_ids,
-                                          batch.attention_mask, batch.prompt_width)
+            return shared_prefix_hidden(model, layers, batch.input_ids,
+                                        batch.attention_mask, batch.prompt_width)
+        base = getattr(model, model.base_model_prefix)
+        out = base(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                   position_ids=batch.position_ids, use_cache=False)
+        p, t = batch.prompt_width, batch.tokens.size(1)
+        return out.last_hidden_state[:, p - 1 : p + t - 1]  # columns P-1 .. P+T-2
+
+
+def response_logits(model: Any, batch: TrainBatch, temperature: float = 1.0,
+                    shared_prefix: bool = False,
+                    compute_dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Forward the batch; return the float32 logits that predict each response token
+    (B, T, V): the LM head over `response_hidden`, or the transformers forward's logits
+    for models without a plain head. The update does not call this (it reduces the
+    hidden states in chunks, trainer/token_head.py); SFT, scoring and tests do."""
+    hidden = response_hidden(model, batch, shared_prefix, compute_dtype)
+    with autocast(batch.input_ids.device, compute_dtype):
+        if hidden is not None:
+            logits = lm_head(model)(hidden)
         else:
             out = model(
                 input_ids=batch.input_ids,

@@ -18,11 +18,14 @@ from focusrl.data.formatting import FormatStats, prepare_prompts
 from focusrl.data.sources import TaskData, load_task_data
 from focusrl.models import build_char_tokenizer, build_tiny_model, load_model_and_tokenizer
 from focusrl.models.loading import resolve_device
+from focusrl.models.lora import apply_lora
 from focusrl.models.precision import compute_dtype
 from focusrl.rewards.base import RewardPipeline
 from focusrl.rewards.registry import build_rewards
-from focusrl.rollout.hf_engine import HFEngine
+from focusrl.rollout.base import RolloutEngine
+from focusrl.rollout.registry import build_engine
 from focusrl.runtime import configure_cpu
+from focusrl.trainer.policy_scoring import PolicyScorer
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +55,12 @@ class Components:
     tokenizer: Any
     device: torch.device
     ref_model: Any
-    engine: HFEngine
+    engine: RolloutEngine
+    """Generates samples (rollout.engine); reached only through its protocol."""
+    policy: PolicyScorer
+    """The trainer-side model for full-distribution statistics (EDCO entropies)."""
+    compute_dtype: torch.dtype | None
+    """model.mixed_precision as a dtype: the training forward's autocast target."""
     data: TaskData
     rewards: RewardPipeline
     sampler: PromptSampler
@@ -61,6 +69,13 @@ class Components:
     """Randomness inside losses (Clip-Cov's random detach), checkpointed with the run."""
     scorer: Any = None
     """AsyncScorer, created on first use when rewards.overlap_with_generation is on."""
+
+    def close(self) -> None:
+        """Release the engine and the reward workers."""
+        if self.scorer is not None:
+            self.scorer.close()
+            self.scorer = None
+        self.engine.close()
 
 
 def needs_reference(cfg: Config) -> bool:
@@ -74,11 +89,15 @@ def build_components(cfg: Config, model_path: str | None = None) -> Components:
     device = resolve_device(cfg.model.device)
     model, tokenizer = build_model(cfg, model_path)
     model.to(device)
+    if cfg.train.activation_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     ref_model = None
     if needs_reference(cfg):
         ref_model = copy.deepcopy(model).eval()
         for p in ref_model.parameters():
             p.requires_grad_(False)
+    if cfg.model.lora.enabled:  # after the reference: the reference is the base model
+        model = apply_lora(model, cfg.model.lora)
     stats = FormatStats()
     raw = load_task_data(cfg.data)
     data = TaskData(prepare_prompts(raw.train, cfg.data, tokenizer, stats),
@@ -86,14 +105,16 @@ def build_components(cfg: Config, model_path: str | None = None) -> Components:
     if not data.train:
         raise ValueError(f"all {len(raw.train)} training prompts were over "
                          f"data.max_prompt_tokens={cfg.data.max_prompt_tokens}; raise it.")
-    engine = HFEngine(model, tokenizer, device, seed=cfg.seed,
-                      batch_samples=cfg.rollout.batch_samples, ref_model=ref_model,
-                      lean_decode=cfg.rollout.lean_decode,
-                      compute_dtype=compute_dtype(cfg.model.mixed_precision))
+    dtype = compute_dtype(cfg.model.mixed_precision, device, cfg.model.dtype)
+    if cfg.model.mixed_precision == "auto":
+        log.info("model.mixed_precision=auto: computing in %s on %s",
+                 "bfloat16" if dtype else "float32", device)
+    engine = build_engine(cfg, model, tokenizer, device, ref_model)
+    policy = PolicyScorer(model, tokenizer, device, dtype, cfg.train.micro_batch_samples)
     rewards = build_rewards(cfg.rewards, {"policy": model, "tokenizer": tokenizer,
                                           "device": device})
     sampler = build_sampler(cfg.curriculum, data.train, cfg.rollout.samples_per_prompt,
-                            cfg.seed, engine=engine)
+                            cfg.seed, engine=engine, policy=policy)
     loss_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
-    return Components(cfg, model, tokenizer, device, ref_model, engine, data, rewards,
-                      sampler, stats, loss_gen)
+    return Components(cfg, model, tokenizer, device, ref_model, engine, policy, dtype, data,
+                      rewards, sampler, stats, loss_gen)

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import torch
-
 from focusrl.evaluation import EvalResult, evaluate
 from focusrl.rewards.base import RewardPipeline
-from focusrl.rollout.hf_engine import HFEngine
+from focusrl.rollout.base import RolloutEngine
 from focusrl.types import Prompt, Sample
 
 
@@ -44,23 +42,18 @@ class CorrectnessRewarder:
 
 
 def evaluate_on(
-    engine: HFEngine, prompts: Sequence[Prompt], rewards: RewardPipeline, *, n_samples: int,
-    ks: Sequence[int], temperature: float, max_new_tokens: int, seed: int,
+    engine: RolloutEngine, prompts: Sequence[Prompt], rewards: RewardPipeline, *,
+    n_samples: int, ks: Sequence[int], temperature: float, max_new_tokens: int, seed: int,
     observe: SampleObserver | None = None,
 ) -> EvalResult:
-    """The harness with its own sampling generator (seeded by `seed`), so evaluation never
+    """The harness on its own random stream (seeded by `seed`), so evaluation never
     shifts the training sampler's random stream and runs resume exactly."""
-    saved = engine.generator
-    engine.generator = torch.Generator(device=engine.device).manual_seed(seed)
-    try:
-        return evaluate(engine, prompts, CorrectnessRewarder(rewards, observe), n_samples, ks,
-                        temperature, max_new_tokens)
-    finally:
-        engine.generator = saved
+    return evaluate(engine, prompts, CorrectnessRewarder(rewards, observe), n_samples, ks,
+                    temperature, max_new_tokens, seed=seed)
 
 
 def evaluate_policy(
-    engine: HFEngine,
+    engine: RolloutEngine,
     prompts: Sequence[Prompt],
     rewards: RewardPipeline,
     max_new_tokens: int,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -20,30 +21,36 @@ log = logging.getLogger(__name__)
 
 
 class MetricsWriter:
-    """Appends one JSON object per line; on resume, drops lines past the checkpoint step.
-    Each record also goes to `loggers` (TensorBoard, W&B) and through the `doctor`, whose
-    new findings are logged as warnings; `alerts` names the rules firing now."""
+    """Appends one JSON object per line; on resume, drops lines past the checkpoint step
+    and a torn last line (a crash mid-write), with a warning naming the file. Each record
+    also goes to `loggers` (TensorBoard, W&B) and through the `doctor`, whose new findings
+    are logged as warnings; `alerts` names the rules firing now."""
 
     def __init__(self, path: str | Path, resume_step: int | None = None,
                  loggers: Sequence[Logger] = (), doctor: Doctor | None = None):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.loggers = list(loggers)
         self.doctor = doctor
-        if resume_step is not None and self.path.exists():
-            kept = [line for line in self.path.read_text().splitlines()
-                    if line.strip() and json.loads(line).get("step", 0) <= resume_step]
-            self.path.write_text("".join(line + "\n" for line in kept))
-            if doctor is not None:
-                doctor.history.extend(json.loads(line) for line in kept)
-        elif resume_step is None and self.path.exists():
-            self.path.unlink()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if resume_step is not None and self.path.exists():
+                kept = [r for r in read_metrics(self.path) if r.get("step", 0) <= resume_step]
+                _write_atomic(self.path, "".join(json.dumps(r) + "\n" for r in kept))
+                if doctor is not None:
+                    doctor.history.extend(kept)
+            elif resume_step is None and self.path.exists():
+                self.path.unlink()
+        except OSError as e:
+            raise _io_error(self.path, e) from e
 
     def write(self, record: dict[str, Any]) -> None:
         clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
                  for k, v in record.items()}
-        with self.path.open("a") as f:
-            f.write(json.dumps(clean) + "\n")
+        try:
+            with self.path.open("a") as f:
+                f.write(json.dumps(clean) + "\n")
+        except OSError as e:
+            raise _io_error(self.path, e) from e
         for logger in self.loggers:
             logger.log(clean)
         if self.doctor is not None:
@@ -85,8 +92,42 @@ def no_progress_bars() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
+def _io_error(path: Path, e: OSError) -> OSError:
+    from focusrl.trainer.checkpoint import io_cause
+
+    return OSError(e.errno, f"could not write metrics to {path}: {io_cause(e)} ({e})")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    """The records of a metrics.jsonl. A torn last line (a write cut off by a crash or a
+    full disk) is skipped with a warning; a bad line elsewhere is an error naming the file
+    and line."""
+    path = Path(path)
+    lines = path.read_text(errors="replace").splitlines()
+    rows = []
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            if i == len(lines):
+                log.warning("%s:%d: dropped a torn last line (%s; %d characters), left by an "
+                            "interrupted write", path, i, e.msg, len(line))
+                continue
+            raise ValueError(f"{path}:{i}: not valid JSON ({e.msg} at column {e.colno}); "
+                             "every line of a metrics file is one JSON object.") from None
+    return rows
 
 
 def format_seconds(seconds: float) -> str:

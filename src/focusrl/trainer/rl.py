@@ -1,4 +1,4 @@
-"""The RL loop: rollout -> reward -> advantage -> update -> log / eval / checkpoint.
+"""The RL loop: rollout -> reward -> advantage -> update -> sync -> log / eval / checkpoint.
 
 `train(cfg)` is the whole loop in one function; each stage is a named call below it.
 """
@@ -12,21 +12,18 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
 from focusrl.algorithms.advantages import ADVANTAGES
 from focusrl.algorithms.filtering import collect_informative_groups, overlong_filter_mask
-from focusrl.config import Config
-from focusrl.configtools import to_dict
+from focusrl.config import Config, ConfigError
 from focusrl.report.samples import SampleKeeper
 from focusrl.rewards.async_scoring import AsyncScorer
 from focusrl.rewards.base import RewardStats
 from focusrl.trainer.batching import build_batch
 from focusrl.trainer.checkpoint import (
-    latest_checkpoint,
-    load_optimizer,
-    load_policy_weights,
-    load_trainer_state,
+    LoadedCheckpoint,
+    load_usable_checkpoint,
+    load_weights_into,
     save_checkpoint,
     set_rng_state,
 )
@@ -34,6 +31,13 @@ from focusrl.trainer.components import Components, build_components
 from focusrl.trainer.evaluate import evaluate_policy, is_correct
 from focusrl.trainer.logging import Progress, open_metrics
 from focusrl.trainer.optim import build_optimizer
+from focusrl.trainer.resume import (
+    ConfigDrift,
+    apply_lr_schedule,
+    check_config_drift,
+    record_config_change,
+    write_config,
+)
 from focusrl.trainer.update import policy_update
 from focusrl.types import GenerationRequest, Sample, SamplingParams
 
@@ -45,29 +49,38 @@ def train(
     resume: bool = False,
     components: Components | None = None,
     stop_at: int | None = None,
+    allow_config_change: bool = False,
 ) -> dict[str, Any]:
     """Run RL for cfg.train.steps steps; returns the last step's metrics (incl. eval).
 
     `components` lets a caller hand over an already built (e.g. SFT-warmed) model.
     `stop_at` ends this process after that step (with a checkpoint) without changing the
     run's schedule, as an interruption would; `--resume` then continues it.
-    With `resume`, the policy, optimizer, scheduler, sampler and RNG states come from
-    the newest checkpoint in cfg.run_dir; the reference model stays the initial policy.
+    With `resume`, the policy, optimizer, scheduler, sampler, engine and RNG states come
+    from the newest usable checkpoint in cfg.run_dir (trainer/checkpoint.py); the reference
+    model stays the initial policy. cfg is checked against the run's config.yaml first
+    (trainer/resume.py): changes need `allow_config_change`, and some are refused.
+    The policy version is the number of RL steps whose update the weights contain; the
+    engine gets each new version right after the update (`sync_policy`).
     """
     run_dir = Path(cfg.run_dir)
-    ckpt = latest_checkpoint(run_dir) if resume else None
-    if resume and ckpt is None:
-        log.warning("--resume: no checkpoint in %s; starting from scratch", run_dir)
+    has_ckpt = resume and (run_dir / "checkpoints").is_dir()
+    drift = check_config_drift(cfg, allow_config_change) if has_ckpt else None
+    owns_components = components is None
     c = components or build_components(cfg)
     opt, sched = build_optimizer(
         c.model, cfg.optim.lr, cfg.optim.weight_decay, (cfg.optim.beta1, cfg.optim.beta2),
         cfg.optim.eps, cfg.optim.warmup_steps, cfg.train.steps * cfg.train.passes_per_batch,
         cfg.optim.schedule, cfg.optim.min_lr_ratio)
     start, total_tokens = 0, 0
+    ckpt = load_usable_checkpoint(run_dir, next(c.model.parameters()).dtype) if has_ckpt else None
+    if resume and ckpt is None:
+        log.warning("--resume: no checkpoint in %s; starting from scratch", run_dir)
     if ckpt is not None:
-        start, total_tokens = _restore(ckpt, c, opt, sched)
+        start, total_tokens = _restore(ckpt, c, opt, sched, drift)
     else:
-        _write_run_dir(run_dir, cfg)
+        write_config(run_dir, cfg)
+    sync_policy(c, start)  # restored or warm-started weights reach the engine
     writer = open_metrics(cfg, resume_step=start if ckpt else None)
     progress = Progress(cfg.train.steps, start, "rl", cfg.train.progress)
     record: dict[str, Any] = {}
@@ -90,13 +103,14 @@ def train(
             max_length=cfg.algorithm.max_length_normalizer or cfg.rollout.max_response_tokens,
             ref_model=c.ref_model if cfg.algorithm.kl_coef > 0 else None,
             generator=c.loss_generator, shared_prefix=cfg.train.shared_prefix_forward,
-            compute_dtype=c.engine.compute_dtype)
+            compute_dtype=c.compute_dtype, chunk_tokens=cfg.train.logits_chunk_tokens)
+        record.update(sync_policy(c, step))
         t2 = time.perf_counter()
         total_tokens += sum(s.num_response_tokens for s in samples)
-        record.update(step=step, **sample_metrics(samples, c), **update.metrics,
+        record.update(step=step, **sample_metrics(samples, c, step), **update.metrics,
                       lr=sched.get_last_lr()[0], total_tokens=total_tokens,
                       time_rollout=t1 - t0 - record["time_reward"],
-                      time_update=t2 - t1)
+                      time_update=t2 - t1 - record["time_sync"])
         if update.skipped_steps:
             log.warning("step %d: non-finite loss or gradient; %d optimizer step(s) skipped",
                         step, update.skipped_steps)
@@ -110,10 +124,20 @@ def train(
                             _trainer_state(c, sched, total_tokens), cfg.train.keep_checkpoints)
     progress.close()
     writer.close()
-    if c.scorer is not None:
+    if owns_components:
+        c.close()
+    elif c.scorer is not None:
         c.scorer.close()
         c.scorer = None
     return record
+
+
+def sync_policy(c: Components, version: int) -> dict[str, float]:
+    """The weight-sync stage: the engine samples from the trainer's current weights, as
+    policy `version`, from now on (a no-op for the HF engine, which shares the model).
+    Its seconds are logged as time_sync."""
+    metrics = dict(c.engine.sync_weights(c.model, version))
+    return {"time_sync": metrics.pop("sync_seconds", 0.0), **metrics}
 
 
 def rollout(c: Components, step: int) -> tuple[list[Sample], dict[str, float]]:
@@ -200,8 +224,9 @@ def assign_advantages(samples: Sequence[Sample], cfg: Config) -> None:
             s.filtered = s.filtered or bool(d)
 
 
-def sample_metrics(samples: Sequence[Sample], c: Components) -> dict[str, float]:
+def sample_metrics(samples: Sequence[Sample], c: Components, step: int) -> dict[str, float]:
     n = len(samples)
+    staleness = [step - 1 - s.policy_version for s in samples]  # versions behind the trainer
     rewards = torch.tensor([s.reward for s in samples])
     out = {
         "reward_mean": float(rewards.mean()),
@@ -213,6 +238,7 @@ def sample_metrics(samples: Sequence[Sample], c: Components) -> dict[str, float]
         "num_samples": float(n),
         "groups_nonzero_adv": _nonzero_group_frac(samples),
         "skipped_long_prompts": float(c.format_stats.skipped_long),
+        "staleness_max": float(max(staleness)),
     }
     for name in samples[0].reward_parts:
         out[f"reward/{name}"] = sum(s.reward_parts[name] for s in samples) / n
@@ -253,23 +279,25 @@ def _due(step: int, every: int, last: int) -> bool:
 
 def _trainer_state(c: Components, sched: Any, total_tokens: int) -> dict[str, Any]:
     return {"sampler": c.sampler.state_dict(), "scheduler": sched.state_dict(),
-            "engine_rng": c.engine.generator.get_state(),
+            "engine": c.engine.state_dict(),
             "loss_rng": c.loss_generator.get_state(), "total_tokens": total_tokens}
 
 
-def _restore(ckpt: Path, c: Components, opt: Any, sched: Any) -> tuple[int, int]:
-    state = load_trainer_state(ckpt)
-    load_policy_weights(c.model, ckpt / "model")
-    load_optimizer(ckpt, opt)
+def _restore(ckpt: LoadedCheckpoint, c: Components, opt: Any, sched: Any,
+             drift: ConfigDrift | None) -> tuple[int, int]:
+    state = ckpt.trainer_state
+    if c.cfg.train.steps < state["step"]:
+        raise ConfigError(f"--resume: train.steps={c.cfg.train.steps}, but {ckpt.path} is "
+                          f"already at step {state['step']}; set train.steps >= {state['step']}.")
+    load_weights_into(c.model, ckpt.weights)
+    opt.load_state_dict(ckpt.optimizer_state)
     sched.load_state_dict(state["scheduler"])
     c.sampler.load_state_dict(state["sampler"])
-    c.engine.generator.set_state(state["engine_rng"])
+    c.engine.load_state_dict(state["engine"])
     c.loss_generator.set_state(state["loss_rng"])
     set_rng_state(state["rng"])
-    log.info("resumed from %s (step %d)", ckpt, state["step"])
+    if drift is not None and drift.changes:
+        lr = apply_lr_schedule(c.cfg, opt, sched) if drift.optim_changed else None
+        record_config_change(c.cfg, drift, int(state["step"]), lr)
+    log.info("resumed from %s (step %d)", ckpt.path, state["step"])
     return int(state["step"]), int(state.get("total_tokens", 0))
-
-
-def _write_run_dir(run_dir: Path, cfg: Config) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))

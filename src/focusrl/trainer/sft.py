@@ -113,7 +113,8 @@ def sft_main(cfg: Config) -> dict[str, Any]:
     before = run_eval(c, 0)
     history = run_sft(c.model, c.tokenizer, c.sampler, cfg.sft, c.device,
                       metrics_path=run_dir / "sft_metrics.jsonl", progress=cfg.train.progress,
-                      compute_dtype=c.engine.compute_dtype)
+                      compute_dtype=c.compute_dtype)
+    c.engine.sync_weights(c.model, c.engine.policy_version)  # evaluate the SFT weights
     after = run_eval(c, cfg.sft.steps)
     out = run_dir / "sft_model"
     c.model.save_pretrained(out)

@@ -6,6 +6,7 @@
     focusrl eval CONFIG [key.sub=value ...] [--model PATH]
     focusrl quickstart [--seed N] [--out DIR]
     focusrl examples [DIR]
+    focusrl report RUN_DIR [RUN_DIR ...] [-o report.html] [--screenshot PNG]
 
 Several config files compose: later files override earlier ones key by key (a preset
 such as examples/rlpt.yaml on top of a run config), and key.sub=value overrides, in any
@@ -164,6 +165,18 @@ def cmd_examples(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from focusrl.report.html import write_report
+
+    out = write_report(args.run_dirs, args.output)
+    print(f"report: {out}")
+    if args.screenshot:
+        from focusrl.report.browser import screenshot
+
+        print(f"screenshot: {screenshot(out, args.screenshot)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="focusrl", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -239,6 +252,16 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--overwrite", action="store_true", help="replace files that exist")
     add_verbose(ex)
     ex.set_defaults(fn=cmd_examples)
+    rp = sub.add_parser("report", help="one self-contained HTML page of one or more runs: "
+                        "curves (runs overlaid), run doctor findings, config differences, "
+                        "held-out samples", description="Write an HTML report (opens offline) "
+                        "of one or more run directories.")
+    rp.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories (run_dir)")
+    rp.add_argument("-o", "--output", default="report.html", help="the HTML file to write "
+                    "(default report.html)")
+    rp.add_argument("--screenshot", metavar="PNG", help="also save a PNG of the page as "
+                    "rendered by headless Chromium (needs chromium on PATH)")
+    rp.set_defaults(fn=cmd_report)
     return p
 
 

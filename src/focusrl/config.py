@@ -17,6 +17,8 @@ from focusrl.configtools import ConfigError, apply_overrides, from_dict, load_ya
 from focusrl.curriculum.config import CurriculumConfig
 from focusrl.data.config import DataConfig
 from focusrl.models.lora import LoRAConfig
+from focusrl.report.config import DoctorConfig
+from focusrl.report.loggers import validate_loggers
 from focusrl.rewards.config import RewardConfig
 from focusrl.rollout.config import VLLMConfig
 
@@ -190,6 +192,18 @@ class TrainConfig:
     is always kept); 0 = keep all."""
     progress: bool = True
     """Show a progress bar on stderr."""
+    loggers: list[str] = field(default_factory=lambda: ["jsonl"])
+    """Where metrics go: jsonl (metrics.jsonl, always on), tensorboard (<run_dir>/tensorboard,
+    needs focusrl[tensorboard]), wandb (needs focusrl[wandb]; WANDB_MODE=offline works
+    without network). Same metric names in each."""
+    wandb_project: str = "focusrl"
+    """W&B project of the run (with train.loggers including wandb)."""
+    samples_per_eval: int = 4
+    """Held-out samples (prompt, response, reward parts) kept per evaluation in
+    <run_dir>/samples.jsonl for the report; 0 keeps none."""
+
+    def validate(self) -> None:
+        validate_loggers(self.loggers)
 
     def validate(self) -> None:
         _at_least(1, "train", steps=self.steps, passes_per_batch=self.passes_per_batch,
@@ -259,6 +273,8 @@ class Config:
     """The RL loop."""
     sft: SFTConfig = field(default_factory=SFTConfig)
     """The SFT trainer."""
+    doctor: DoctorConfig = field(default_factory=DoctorConfig)
+    """The run doctor's rules and thresholds."""
 
     def validate(self) -> None:
         """Checks across sections (each section validates its own fields)."""

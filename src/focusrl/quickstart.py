@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from focusrl.config import Config, load_config
+from focusrl.report.html import write_report
 from focusrl.trainer.components import Components, build_components
 from focusrl.trainer.rl import run_eval, train
 from focusrl.trainer.rundir import RL_ARTEFACTS, SFT_ARTEFACTS, claim_run_dir
@@ -136,6 +137,8 @@ def quickstart(seed: int = 0, out_dir: str | None = None,
     elapsed = time.perf_counter() - t0
     print(f"done in {elapsed:.0f}s; metrics in {out_dir}/metrics.jsonl; the SFT warm start "
           f"is in {out_dir}/sft_model", flush=True)
+    report = write_report([out_dir], Path(out_dir) / "report.html")
+    print(f"report: {report} (open it in a browser; `focusrl report` compares runs)", flush=True)
     print(f"held-out accuracy: before {before:.1%} -> after {after:.1%}", flush=True)
     return {"before": before, "after": after, "seconds": elapsed}
 

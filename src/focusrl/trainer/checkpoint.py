@@ -36,6 +36,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from focusrl.trainer.logging import no_progress_bars
+
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
@@ -125,7 +127,8 @@ def save_checkpoint(
         if tmp.exists():
             shutil.rmtree(tmp)
         tmp.mkdir()
-        model.save_pretrained(tmp / "model", safe_serialization=True)
+        with no_progress_bars():  # no "Writing model shards" bar per checkpoint in the log
+            model.save_pretrained(tmp / "model", safe_serialization=True)
         tokenizer.save_pretrained(tmp / "model")
         if optimizer is not None:
             _save_torch(optimizer.state_dict(), tmp / "optimizer.pt")

@@ -7,7 +7,7 @@ signal for `focusrl.evaluation.evaluate`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from focusrl.evaluation import EvalResult, evaluate
 from focusrl.rewards.base import RewardPipeline
@@ -22,24 +22,33 @@ def is_correct(sample: Sample, rewards: RewardPipeline) -> bool:
     return sample.reward_parts.get(part.label, 0.0) >= part.threshold
 
 
+SampleObserver = Callable[[Sequence[Sample], Sequence[bool]], None]
+"""Sees each scored evaluation batch and which samples were correct (e.g. the samples log)."""
+
+
 class CorrectnessRewarder:
     """1.0 when the primary reward part reaches its threshold, else 0.0."""
 
-    def __init__(self, rewards: RewardPipeline):
+    def __init__(self, rewards: RewardPipeline, observe: SampleObserver | None = None):
         self.rewards = rewards
+        self.observe = observe
 
     def score(self, samples: Sequence[Sample]) -> list[float]:
         self.rewards.score(samples)
-        return [float(is_correct(s, self.rewards)) for s in samples]
+        correct = [is_correct(s, self.rewards) for s in samples]
+        if self.observe is not None:
+            self.observe(samples, correct)
+        return [float(ok) for ok in correct]
 
 
 def evaluate_on(
     engine: RolloutEngine, prompts: Sequence[Prompt], rewards: RewardPipeline, *,
     n_samples: int, ks: Sequence[int], temperature: float, max_new_tokens: int, seed: int,
+    observe: SampleObserver | None = None,
 ) -> EvalResult:
     """The harness on its own random stream (seeded by `seed`), so evaluation never
     shifts the training sampler's random stream and runs resume exactly."""
-    return evaluate(engine, prompts, CorrectnessRewarder(rewards), n_samples, ks,
+    return evaluate(engine, prompts, CorrectnessRewarder(rewards, observe), n_samples, ks,
                     temperature, max_new_tokens, seed=seed)
 
 
@@ -51,12 +60,14 @@ def evaluate_policy(
     samples_per_prompt: int = 0,
     temperature: float = 1.0,
     seed: int = 0,
+    observe: SampleObserver | None = None,
 ) -> dict[str, float]:
-    """`eval/accuracy` (greedy), plus `eval/pass@k` for k = 1, 2, 4, .. <= samples_per_prompt."""
+    """`eval/accuracy` (greedy), plus `eval/pass@k` for k = 1, 2, 4, .. <= samples_per_prompt.
+    `observe` sees the greedy samples as they are scored."""
     if not prompts:
         return {}
     greedy = evaluate_on(engine, prompts, rewards, n_samples=1, ks=(1,), temperature=0.0,
-                         max_new_tokens=max_new_tokens, seed=seed)
+                         max_new_tokens=max_new_tokens, seed=seed, observe=observe)
     result = {"eval/accuracy": greedy.metrics["pass@1"]}
     if samples_per_prompt > 0:
         ks = [2**i for i in range(samples_per_prompt.bit_length()) if 2**i <= samples_per_prompt]

@@ -16,6 +16,7 @@ import torch
 from focusrl.algorithms.advantages import ADVANTAGES
 from focusrl.algorithms.filtering import collect_informative_groups, overlong_filter_mask
 from focusrl.config import Config, ConfigError
+from focusrl.report.samples import SampleKeeper
 from focusrl.rewards.async_scoring import AsyncScorer
 from focusrl.rewards.base import RewardStats
 from focusrl.trainer.batching import build_batch
@@ -28,7 +29,7 @@ from focusrl.trainer.checkpoint import (
 )
 from focusrl.trainer.components import Components, build_components
 from focusrl.trainer.evaluate import evaluate_policy, is_correct
-from focusrl.trainer.logging import MetricsWriter, Progress
+from focusrl.trainer.logging import Progress, open_metrics
 from focusrl.trainer.optim import build_optimizer
 from focusrl.trainer.preflight import check_answers, check_can_learn
 from focusrl.trainer.resume import (
@@ -93,7 +94,7 @@ def train(
     else:
         write_config(run_dir, cfg)
     sync_policy(c, start)  # restored or warm-started weights reach the engine
-    writer = MetricsWriter(run_dir / "metrics.jsonl", resume_step=start if ckpt else None)
+    writer = open_metrics(cfg, resume_step=start if ckpt else None)
     progress = Progress(cfg.train.steps, start, "rl", cfg.train.progress)
     record: dict[str, Any] = {}
     last = min(cfg.train.steps, stop_at) if stop_at else cfg.train.steps
@@ -105,7 +106,7 @@ def train(
             log.warning("step %d: no informative group after dynamic sampling; no update", step)
             record.update(step=step, skipped_updates=1.0)
             _eval_and_checkpoint(c, step, stop_at, record, writer, opt, sched, total_tokens, t0)
-            progress.update()
+            progress.update(record, writer.alerts)
             continue
         assign_advantages(samples, cfg)
         batch = build_batch(samples, c.tokenizer.pad_token_id, c.device)
@@ -128,9 +129,9 @@ def train(
             log.warning("step %d: non-finite loss or gradient; %d optimizer step(s) skipped",
                         step, update.skipped_steps)
         _eval_and_checkpoint(c, step, stop_at, record, writer, opt, sched, total_tokens, t0)
-        progress.update(reward=record["reward_mean"], acc=record["accuracy"],
-                        **({"eval": record["eval/accuracy"]} if "eval/accuracy" in record else {}))
+        progress.update(record, writer.alerts)
     progress.close()
+    writer.close()
     if owns_components:
         c.close()
     elif c.scorer is not None:
@@ -259,10 +260,13 @@ def sample_metrics(samples: Sequence[Sample], c: Components, step: int) -> dict[
 
 
 def run_eval(c: Components, step: int) -> dict[str, float]:
-    cfg = c.cfg
-    return evaluate_policy(c.engine, c.data.eval, c.rewards, cfg.rollout.max_response_tokens,
-                           cfg.train.eval_samples_per_prompt, cfg.train.eval_temperature,
-                           seed=cfg.seed * 7919 + step)
+    """Held-out metrics; a few of the greedy samples go to the samples log (samples.jsonl)."""
+    cfg, keeper = c.cfg, SampleKeeper(c.cfg.train.samples_per_eval)
+    out = evaluate_policy(c.engine, c.data.eval, c.rewards, cfg.rollout.max_response_tokens,
+                          cfg.train.eval_samples_per_prompt, cfg.train.eval_temperature,
+                          seed=cfg.seed * 7919 + step, observe=keeper)
+    keeper.write(cfg.run_dir, step)
+    return out
 
 
 def _informative_groups(samples: Sequence[Sample]) -> set[int]:

@@ -95,7 +95,7 @@ def run_sft(
         history.append(record)
         if writer:
             writer.write(record)
-        bar.update(loss=loss.item())
+        bar.update({"sft_loss": loss.item()})
     bar.close()
     opt.zero_grad(set_to_none=True)
     return history

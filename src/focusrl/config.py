@@ -204,8 +204,6 @@ class TrainConfig:
 
     def validate(self) -> None:
         validate_loggers(self.loggers)
-
-    def validate(self) -> None:
         _at_least(1, "train", steps=self.steps, passes_per_batch=self.passes_per_batch,
                   micro_batch_samples=self.micro_batch_samples)
         _at_least(0, "train", eval_every=self.eval_every, checkpoint_every=self.checkpoint_every,

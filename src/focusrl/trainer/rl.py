@@ -29,7 +29,7 @@ from focusrl.trainer.checkpoint import (
 )
 from focusrl.trainer.components import Components, build_components
 from focusrl.trainer.evaluate import evaluate_policy, is_correct
-from focusrl.trainer.logging import Progress, open_metrics
+from focusrl.trainer.logging import MetricsWriter, Progress, open_metrics
 from focusrl.trainer.optim import build_optimizer
 from focusrl.trainer.preflight import check_answers, check_can_learn
 from focusrl.trainer.resume import (

@@ -208,7 +208,8 @@ class TrainConfig:
                   micro_batch_samples=self.micro_batch_samples)
         _at_least(0, "train", eval_every=self.eval_every, checkpoint_every=self.checkpoint_every,
                   keep_checkpoints=self.keep_checkpoints,
-                  eval_samples_per_prompt=self.eval_samples_per_prompt)
+                  eval_samples_per_prompt=self.eval_samples_per_prompt,
+                  logits_chunk_tokens=self.logits_chunk_tokens)
         if self.eval_temperature <= 0:
             raise ConfigError(f"train.eval_temperature must be > 0, got "
                               f"{self.eval_temperature}.")

@@ -44,7 +44,7 @@ def worker(args: argparse.Namespace) -> dict:
     torch.set_num_threads(2)
     model, tok = load_model_and_tokenizer(args.model, "float32", False)
     gen = torch.Generator().manual_seed(0)
-    vocab = len(tok)
+    vocab = model.config.vocab_size  # (a reloaded BPE tokenizer may list an extra token)
     samples = []
     for g in range(args.prompts):
         prompt = torch.randint(3, vocab, (40,), generator=gen).tolist()

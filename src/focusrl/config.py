@@ -15,6 +15,7 @@ from focusrl.algorithms.config import AlgorithmConfig
 from focusrl.configtools import ConfigError, apply_overrides, from_dict, load_yaml
 from focusrl.curriculum.config import CurriculumConfig
 from focusrl.data.config import DataConfig
+from focusrl.distributed.config import ResourcesConfig, check_async_settings
 from focusrl.rewards.config import RewardConfig
 
 
@@ -92,6 +93,11 @@ class RolloutConfig:
     """Decode Llama-family models (llama, qwen2, qwen3, mistral) with focusrl's lean
     one-token step (same outputs, less overhead); other models always use the
     transformers forward. false forces the transformers forward."""
+    max_staleness: int = 0
+    """0: synchronous RL (generate, then train, in turn). k > 0: asynchronous RL, rollout
+    workers keep generating with weights up to k policy versions older than the trainer's
+    (needs resources.rollout_workers >= 1 and an off-policy correction, algorithm.tis_cap;
+    docs/algorithms.md "Asynchronous RL"); older samples are dropped and counted."""
 
     def validate(self) -> None:
         if self.prompts_per_step < 1 or self.samples_per_prompt < 1:
@@ -102,6 +108,8 @@ class RolloutConfig:
             raise ConfigError(f"rollout.top_p must be in (0, 1], got {self.top_p}.")
         if self.max_response_tokens < 1:
             raise ConfigError("rollout.max_response_tokens must be >= 1.")
+        if self.max_staleness < 0:
+            raise ConfigError(f"rollout.max_staleness must be >= 0, got {self.max_staleness}.")
 
 
 @dataclass
@@ -210,6 +218,11 @@ class Config:
     """The RL loop."""
     sft: SFTConfig = field(default_factory=SFTConfig)
     """The SFT trainer."""
+    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+    """Placement: one process (default) or Ray rollout workers."""
+
+    def validate(self) -> None:
+        check_async_settings(self)
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:

@@ -16,13 +16,13 @@ from focusrl.curriculum.base import PromptSampler
 from focusrl.curriculum.factory import build_sampler
 from focusrl.data.formatting import FormatStats, prepare_prompts
 from focusrl.data.sources import TaskData, load_task_data
+from focusrl.distributed.workers import EngineWrapper, build_rollout_engine
 from focusrl.models import build_char_tokenizer, build_tiny_model, load_model_and_tokenizer
 from focusrl.models.loading import resolve_device
 from focusrl.models.precision import compute_dtype
 from focusrl.rewards.base import RewardPipeline
 from focusrl.rewards.registry import build_rewards
 from focusrl.rollout.base import RolloutEngine
-from focusrl.rollout.registry import build_engine
 from focusrl.runtime import configure_cpu
 from focusrl.trainer.policy_scoring import PolicyScorer
 
@@ -82,7 +82,10 @@ def needs_reference(cfg: Config) -> bool:
     return cfg.algorithm.kl_coef > 0 or (rlpt.enabled and rlpt.source == "reference")
 
 
-def build_components(cfg: Config, model_path: str | None = None) -> Components:
+def build_components(cfg: Config, model_path: str | None = None,
+                     engine_wrapper: EngineWrapper | None = None) -> Components:
+    """The run's parts; `engine_wrapper` wraps the engine (benchmarks: a simulated remote
+    server), in the trainer process or in every Ray rollout worker."""
     configure_cpu(cfg.threads, cfg.cpu_malloc)
     seed_everything(cfg.seed)
     device = resolve_device(cfg.model.device)
@@ -101,7 +104,7 @@ def build_components(cfg: Config, model_path: str | None = None) -> Components:
         raise ValueError(f"all {len(raw.train)} training prompts were over "
                          f"data.max_prompt_tokens={cfg.data.max_prompt_tokens}; raise it.")
     dtype = compute_dtype(cfg.model.mixed_precision)
-    engine = build_engine(cfg, model, tokenizer, device, ref_model)
+    engine = build_rollout_engine(cfg, model, tokenizer, device, ref_model, engine_wrapper)
     policy = PolicyScorer(model, tokenizer, device, dtype, cfg.train.micro_batch_samples)
     rewards = build_rewards(cfg.rewards, {"policy": model, "tokenizer": tokenizer,
                                           "device": device})

@@ -18,6 +18,7 @@ from focusrl.algorithms.advantages import ADVANTAGES
 from focusrl.algorithms.filtering import collect_informative_groups, overlong_filter_mask
 from focusrl.config import Config
 from focusrl.configtools import to_dict
+from focusrl.distributed.asynchronous import build_rollout_source
 from focusrl.rewards.async_scoring import AsyncScorer
 from focusrl.rewards.base import RewardStats
 from focusrl.trainer.batching import build_batch
@@ -71,16 +72,19 @@ def train(
     else:
         _write_run_dir(run_dir, cfg)
     sync_policy(c, start)  # restored or warm-started weights reach the engine
+    source = build_rollout_source(c, start, lambda s: rollout(c, s))  # sync, or async (k>0)
     writer = MetricsWriter(run_dir / "metrics.jsonl", resume_step=start if ckpt else None)
     progress = Progress(cfg.train.steps, start, "rl", cfg.train.progress)
     record: dict[str, Any] = {}
     last = min(cfg.train.steps, stop_at) if stop_at else cfg.train.steps
     for step in range(start + 1, last + 1):
         t0 = time.perf_counter()
-        samples, record = rollout(c, step)
+        samples, record = source.take(step)
         t1 = time.perf_counter()
         if not samples:
             log.warning("step %d: no informative group after dynamic sampling; no update", step)
+            sync_policy(c, step)  # same weights, next version: async gating moves on
+            source.published(step)
             writer.write({"step": step, **record, "skipped_updates": 1.0})
             progress.update()
             continue
@@ -95,6 +99,7 @@ def train(
             generator=c.loss_generator, shared_prefix=cfg.train.shared_prefix_forward,
             compute_dtype=c.compute_dtype)
         record.update(sync_policy(c, step))
+        source.published(step)
         t2 = time.perf_counter()
         total_tokens += sum(s.num_response_tokens for s in samples)
         record.update(step=step, **sample_metrics(samples, c, step), **update.metrics,
@@ -114,6 +119,7 @@ def train(
             save_checkpoint(run_dir, step, c.model, c.tokenizer, opt,
                             _trainer_state(c, sched, total_tokens), cfg.train.keep_checkpoints)
     progress.close()
+    source.close()
     if owns_components:
         c.close()
     elif c.scorer is not None:

@@ -123,6 +123,8 @@ class AsyncRollout:
                         if trainer_version - s.policy_version > self._k}
         kept = [s for s in samples if s.group_id not in stale_groups]
         tally["stale_dropped"] = float(len(samples) - len(kept))
+        if kept:
+            tally["policy_version_min"] = float(min(s.policy_version for s in kept))
         if stale_groups:
             log.warning("step %d: dropped %d samples older than rollout.max_staleness=%d",
                         step, len(samples) - len(kept), self._k)

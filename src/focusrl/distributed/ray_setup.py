@@ -37,6 +37,13 @@ def init_ray(res: ResourcesConfig) -> tuple[Any, bool]:
     ray = require_ray()
     if ray.is_initialized():
         return ray, False
+    from ray._private import ray_constants
+
+    if res.ray_address == "local" and ray_constants.ENABLE_RAY_CLUSTER:
+        raise RuntimeError(
+            "Ray was imported before focusrl could set RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, so "
+            "a local Ray would listen on every network interface: set that variable in the "
+            "environment, or import focusrl.distributed.ray_setup before ray.")
     if res.ray_address == "local":  # workers inherit this process's environment (PYTHONPATH)
         cpus = res.ray_cpus or max(1, int(round(res.rollout_workers * res.rollout_worker_cpus)))
         ray.init(num_cpus=cpus, num_gpus=_local_gpus(), _node_ip_address="127.0.0.1",

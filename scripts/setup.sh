@@ -23,4 +23,6 @@ if ! python -c "import torch" >/dev/null 2>&1; then
   fi
 fi
 python -m pip install -q -e ".[dev]"
+# Ray rollout workers and asynchronous RL (resources.rollout_workers; tests/distributed)
+python -m pip install -q -e ".[ray]"
 echo "focusrl set up in .venv (torch $(python -c 'import torch; print(torch.__version__)'))"

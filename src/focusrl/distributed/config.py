@@ -25,6 +25,10 @@ class ResourcesConfig:
     """GPUs Ray reserves for each rollout worker (fractions share a GPU)."""
     rollout_worker_threads: int = 1
     """torch CPU threads inside each rollout worker."""
+    trainer_procs: int = 1
+    """Data-parallel trainer processes (torch.distributed: gloo on the CPU, NCCL on GPUs);
+    1 trains in this process. Each holds a replica of the policy; the loss is normalised
+    over the whole batch, so the update equals the single-process one."""
     ray_address: str = "local"
     """'local' starts a private Ray instance on this machine, every socket on 127.0.0.1;
     anything else is passed to ray.init(address=...) to join an existing cluster."""
@@ -43,6 +47,8 @@ class ResourcesConfig:
                               ">= 0.")
         if self.rollout_worker_threads < 1:
             raise ConfigError("resources.rollout_worker_threads must be >= 1.")
+        if self.trainer_procs < 1:
+            raise ConfigError(f"resources.trainer_procs must be >= 1, got {self.trainer_procs}.")
         if self.max_worker_restarts < 0:
             raise ConfigError("resources.max_worker_restarts must be >= 0.")
 

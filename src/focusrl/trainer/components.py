@@ -16,6 +16,7 @@ from focusrl.curriculum.base import PromptSampler
 from focusrl.curriculum.factory import build_sampler
 from focusrl.data.formatting import FormatStats, prepare_prompts
 from focusrl.data.sources import TaskData, load_task_data
+from focusrl.distributed.data_parallel import build_policy_update
 from focusrl.distributed.workers import EngineWrapper, build_rollout_engine
 from focusrl.models import build_char_tokenizer, build_tiny_model, load_model_and_tokenizer
 from focusrl.models.loading import resolve_device
@@ -25,6 +26,7 @@ from focusrl.rewards.registry import build_rewards
 from focusrl.rollout.base import RolloutEngine
 from focusrl.runtime import configure_cpu
 from focusrl.trainer.policy_scoring import PolicyScorer
+from focusrl.trainer.update import policy_update
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,8 @@ class Components:
     """Randomness inside losses (Clip-Cov's random detach), checkpointed with the run."""
     scorer: Any = None
     """AsyncScorer, created on first use when rewards.overlap_with_generation is on."""
+    policy_update: Any = policy_update
+    """The update stage: policy_update, or its data-parallel form (resources.trainer_procs)."""
 
     def close(self) -> None:
         """Release the engine and the reward workers."""
@@ -75,6 +79,8 @@ class Components:
             self.scorer.close()
             self.scorer = None
         self.engine.close()
+        if hasattr(self.policy_update, "close"):
+            self.policy_update.close()
 
 
 def needs_reference(cfg: Config) -> bool:
@@ -112,4 +118,5 @@ def build_components(cfg: Config, model_path: str | None = None,
                             cfg.seed, engine=engine, policy=policy)
     loss_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
     return Components(cfg, model, tokenizer, device, ref_model, engine, policy, dtype, data,
-                      rewards, sampler, stats, loss_gen)
+                      rewards, sampler, stats, loss_gen,
+                      policy_update=build_policy_update(cfg, device))

@@ -33,8 +33,7 @@ from focusrl.trainer.checkpoint import (
 from focusrl.trainer.components import Components, build_components
 from focusrl.trainer.evaluate import evaluate_policy, is_correct
 from focusrl.trainer.logging import MetricsWriter, Progress
-from focusrl.trainer.optim import build_optimizer
-from focusrl.trainer.update import policy_update
+from focusrl.trainer.optim import build_rl_optimizer
 from focusrl.types import GenerationRequest, Sample, SamplingParams
 
 log = logging.getLogger(__name__)
@@ -62,10 +61,7 @@ def train(
         log.warning("--resume: no checkpoint in %s; starting from scratch", run_dir)
     owns_components = components is None
     c = components or build_components(cfg)
-    opt, sched = build_optimizer(
-        c.model, cfg.optim.lr, cfg.optim.weight_decay, (cfg.optim.beta1, cfg.optim.beta2),
-        cfg.optim.eps, cfg.optim.warmup_steps, cfg.train.steps * cfg.train.passes_per_batch,
-        cfg.optim.schedule, cfg.optim.min_lr_ratio)
+    opt, sched = build_rl_optimizer(cfg, c.model)
     start, total_tokens = 0, 0
     if ckpt is not None:
         start, total_tokens = _restore(ckpt, c, opt, sched)
@@ -90,7 +86,7 @@ def train(
             continue
         assign_advantages(samples, cfg)
         batch = build_batch(samples, c.tokenizer.pad_token_id, c.device)
-        update = policy_update(
+        update = c.policy_update(  # one process, or data-parallel ranks (resources)
             c.model, opt, sched, batch, cfg.algorithm,
             passes=cfg.train.passes_per_batch, micro_batch_samples=cfg.train.micro_batch_samples,
             grad_clip=cfg.optim.grad_clip, temperature=cfg.rollout.temperature,

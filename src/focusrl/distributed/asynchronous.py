@@ -123,6 +123,9 @@ class AsyncRollout:
                         if trainer_version - s.policy_version > self._k}
         kept = [s for s in samples if s.group_id not in stale_groups]
         tally["stale_dropped"] = float(len(samples) - len(kept))
+        # scoring ran in the producer, hidden; the trainer's wait is all in time_rollout
+        tally["time_reward_hidden"] = tally.pop("time_reward", 0.0)
+        tally["time_reward"] = 0.0
         if kept:
             tally["policy_version_min"] = float(min(s.policy_version for s in kept))
         if stale_groups:

@@ -1,4 +1,5 @@
-"""Two gloo trainer ranks against one process: same seed, same batches, same updates.
+"""Two gloo trainer ranks against one process: same seed, same batches, same updates;
+the distributed run is interrupted after step 2 and resumed from its checkpoint.
 
 Tolerance: per-step losses within 1e-5 (relative) and final weights within 1e-5 (absolute);
 the only difference is float summation order (two shards, one all-reduce). ~20-30 s.
@@ -27,11 +28,13 @@ DP = [
 ]
 
 
-def _run(tmp_path, name, *extra):
+def _run(tmp_path, name, *extra, interrupt_at=0):
     cfg = load_config(None, [*DP, f"run_dir={tmp_path / name}", *extra])
     c = build_components(cfg)
     try:
-        train(cfg, components=c)
+        if interrupt_at:  # checkpoint and stop, then --resume (the same helper ranks)
+            train(cfg, components=c, stop_at=interrupt_at)
+        train(cfg, components=c, resume=bool(interrupt_at))
         weights = {k: v.detach().clone() for k, v in c.model.state_dict().items()}
     finally:
         c.close()
@@ -40,10 +43,10 @@ def _run(tmp_path, name, *extra):
     return rows, weights
 
 
-def test_two_gloo_ranks_match_one_process_step_for_step(tmp_path):
+def test_two_gloo_ranks_match_one_process_step_for_step_across_a_resume(tmp_path):
     torch.set_num_threads(1)
     single, w1 = _run(tmp_path, "single")
-    dp, w2 = _run(tmp_path, "dp", "resources.trainer_procs=2")
+    dp, w2 = _run(tmp_path, "dp", "resources.trainer_procs=2", interrupt_at=2)
     assert len(single) == len(dp) == 3
     for a, b in zip(single, dp):
         assert a["reward_mean"] == b["reward_mean"]  # same weights -> same samples

@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import subprocess
+import time
 
 import pytest
 
@@ -114,3 +115,35 @@ def test_async_staleness1_learns_within_the_bound_and_resumes(pool_components):
 def test_a_request_the_cluster_cannot_satisfy_names_what_is_missing(pool_components):
     with pytest.raises(ConfigError, match="GPU: 2 wanted"):
         check_resources(ray, ResourcesConfig(rollout_workers=2, rollout_worker_gpus=1))
+
+
+def test_hung_reward_is_abandoned_with_the_fallback_in_async_mode(pool_components, tmp_path):
+    from focusrl.rewards.registry import REWARDERS, build_rewards
+
+    _, c = pool_components
+    calls = []
+
+    class HangsOnFirstCall:
+        def score(self, samples):
+            calls.append(len(samples))
+            if len(calls) == 1:
+                time.sleep(8)  # abandoned after timeout_s; the daemon thread ends later
+            return [1.0] * len(samples)
+
+    REWARDERS["hangs_on_first_call"] = HangsOnFirstCall
+    try:
+        cfg = load_config(None, [*ASYNC, f"run_dir={tmp_path}", "train.steps=3",
+                                 "train.checkpoint_every=0", "rewards.fallback_reward=-1",
+                                 "rewards.parts=[{kind: hangs_on_first_call, timeout_s: 1}]"])
+        saved, c.rewards = c.rewards, build_rewards(cfg.rewards)
+        try:
+            train(cfg, components=c)
+        finally:
+            c.rewards = saved
+    finally:
+        del REWARDERS["hangs_on_first_call"]
+    rows = _metrics(cfg)
+    assert [r["step"] for r in rows] == [1, 2, 3]
+    assert rows[0]["reward_failures/hangs_on_first_call"] == 32  # counted per sample
+    assert rows[0]["reward_mean"] == -1.0  # the fallback
+    assert all(r["reward_mean"] == 1.0 for r in rows[1:])

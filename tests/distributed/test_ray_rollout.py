@@ -19,7 +19,13 @@ import pytest
 
 # Ray reads this when imported: without it its servers listen on every interface.
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-ray = pytest.importorskip("ray", reason="pip install 'focusrl[ray]' (scripts/setup.sh does)")
+try:
+    import ray
+except ImportError:  # CI installs it (scripts/setup.sh): there a missing Ray is a failure
+    if os.environ.get("CI"):
+        raise
+    pytest.skip("Ray is not installed: pip install 'focusrl[ray]' (scripts/setup.sh does)",
+                allow_module_level=True)
 
 from focusrl.config import load_config  # noqa: E402
 from focusrl.configtools import ConfigError  # noqa: E402

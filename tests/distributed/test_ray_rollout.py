@@ -113,6 +113,8 @@ def test_async_staleness1_learns_within_the_bound_and_resumes(pool_components):
     # resume guarantee: after the checkpoint of step 6, only versions >= 6 are trained
     assert all(r["policy_version_min"] >= 6 for r in rows if r["step"] > 6)
     assert rows[-1]["worker_restarts"] >= 1
+    assert all(r["time_sync"] >= 0 for r in rows)
+    assert any(r.get("time_sync_worker_load", 0) > 0 for r in rows)  # workers' load times
     first = sum(r["reward_mean"] for r in rows[:3]) / 3
     last = sum(r["reward_mean"] for r in rows[-3:]) / 3
     assert last > first + 0.1, (first, last)

@@ -101,3 +101,11 @@ def test_unsatisfiable_resources_name_what_is_missing():
         check_resources(FakeCluster, res)
     assert "CPU: 3 wanted" in str(e.value) and "2 in the cluster" in str(e.value)
     assert "GPU: 1.5 wanted" in str(e.value)
+
+
+def test_one_process_runs_never_import_ray():
+    import subprocess
+
+    code = ("import sys, focusrl.cli, focusrl.trainer.rl, focusrl.trainer.components; "
+            "assert 'ray' not in sys.modules, 'ray imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)

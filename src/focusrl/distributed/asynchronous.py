@@ -169,5 +169,6 @@ def build_rollout_source(c: Any, start_step: int,
     k = c.cfg.rollout.max_staleness
     if k == 0:
         return SyncRollout(rollout_fn)
-    c.sampler = LockedSampler(c.sampler)
+    if not isinstance(c.sampler, LockedSampler):  # producer thread + trainer checkpoints
+        c.sampler = LockedSampler(c.sampler)
     return AsyncRollout(rollout_fn, start_step, k, c.cfg.algorithm)

@@ -219,7 +219,7 @@ class Config:
     sft: SFTConfig = field(default_factory=SFTConfig)
     """The SFT trainer."""
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
-    """Placement: one process (default) or Ray rollout workers."""
+    """Placement: one process (default), Ray rollout workers, data-parallel trainer ranks."""
 
     def validate(self) -> None:
         check_async_settings(self)

@@ -34,6 +34,8 @@ PY
 )
 if [ "$HAVE" != "$(pwd -P)" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
   python -m pip install -q -e ".[dev]"
+  # Ray rollout workers and asynchronous RL (resources.rollout_workers; tests/distributed)
+  python -m pip install -q -e ".[ray]"
   echo "$WANT" > "$STAMP"
 fi
 # vLLM for rollout.engine=vllm (FOCUSRL_VLLM=0 skips it; adds ~1.5 min and ~3 GB)

@@ -16,6 +16,7 @@ from focusrl.algorithms.config import AlgorithmConfig
 from focusrl.configtools import ConfigError, apply_overrides, from_dict, load_yaml, merge_dicts
 from focusrl.curriculum.config import CurriculumConfig
 from focusrl.data.config import DataConfig
+from focusrl.distributed.config import ResourcesConfig, check_async_settings
 from focusrl.models.lora import LoRAConfig
 from focusrl.report.config import DoctorConfig
 from focusrl.report.loggers import validate_loggers
@@ -111,6 +112,11 @@ class RolloutConfig:
     transformers forward. false forces the transformers forward."""
     vllm: VLLMConfig = field(default_factory=VLLMConfig)
     """The vLLM engine's settings (used when engine=vllm)."""
+    max_staleness: int = 0
+    """0: synchronous RL (generate, then train, in turn). k > 0: asynchronous RL, rollout
+    workers keep generating with weights up to k policy versions older than the trainer's
+    (needs resources.rollout_workers >= 1 and an off-policy correction, algorithm.tis_cap;
+    docs/algorithms.md "Asynchronous RL"); older samples are dropped and counted."""
 
     def validate(self) -> None:
         _at_least(1, "rollout", prompts_per_step=self.prompts_per_step,
@@ -122,6 +128,8 @@ class RolloutConfig:
             raise ConfigError(f"rollout.temperature must be > 0, got {self.temperature}.")
         if not 0 < self.top_p <= 1:
             raise ConfigError(f"rollout.top_p must be in (0, 1], got {self.top_p}.")
+        if self.max_staleness < 0:
+            raise ConfigError(f"rollout.max_staleness must be >= 0, got {self.max_staleness}.")
 
 
 @dataclass
@@ -274,6 +282,8 @@ class Config:
     """The SFT trainer."""
     doctor: DoctorConfig = field(default_factory=DoctorConfig)
     """The run doctor's rules and thresholds."""
+    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+    """Placement: one process (default), Ray rollout workers, data-parallel trainer ranks."""
 
     def validate(self) -> None:
         """Checks across sections (each section validates its own fields)."""
@@ -283,6 +293,7 @@ class Config:
                 f"model.lora.enabled=true with rollout.engine={self.rollout.engine}: pushing "
                 "only the adapter into that engine is not built yet. Use rollout.engine=hf "
                 "with LoRA, or train the full model.")
+        check_async_settings(self)
 
 
 def _at_least(low: int, section: str, **values: float) -> None:

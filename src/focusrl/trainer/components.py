@@ -16,6 +16,8 @@ from focusrl.curriculum.base import PromptSampler
 from focusrl.curriculum.factory import build_sampler
 from focusrl.data.formatting import FormatStats, prepare_prompts
 from focusrl.data.sources import TaskData, load_task_data
+from focusrl.distributed.data_parallel import build_policy_update
+from focusrl.distributed.workers import EngineWrapper, build_rollout_engine
 from focusrl.models import build_char_tokenizer, build_tiny_model, load_model_and_tokenizer
 from focusrl.models.loading import resolve_device
 from focusrl.models.lora import apply_lora
@@ -23,9 +25,9 @@ from focusrl.models.precision import compute_dtype
 from focusrl.rewards.base import RewardPipeline
 from focusrl.rewards.registry import build_rewards
 from focusrl.rollout.base import RolloutEngine
-from focusrl.rollout.registry import build_engine
 from focusrl.runtime import configure_cpu
 from focusrl.trainer.policy_scoring import PolicyScorer
+from focusrl.trainer.update import policy_update
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,8 @@ class Components:
     """Randomness inside losses (Clip-Cov's random detach), checkpointed with the run."""
     scorer: Any = None
     """AsyncScorer, created on first use when rewards.overlap_with_generation is on."""
+    policy_update: Any = policy_update
+    """The update stage: policy_update, or its data-parallel form (resources.trainer_procs)."""
 
     def close(self) -> None:
         """Release the engine and the reward workers."""
@@ -76,6 +80,8 @@ class Components:
             self.scorer.close()
             self.scorer = None
         self.engine.close()
+        if hasattr(self.policy_update, "close"):
+            self.policy_update.close()
 
 
 def needs_reference(cfg: Config) -> bool:
@@ -83,7 +89,10 @@ def needs_reference(cfg: Config) -> bool:
     return cfg.algorithm.kl_coef > 0 or (rlpt.enabled and rlpt.source == "reference")
 
 
-def build_components(cfg: Config, model_path: str | None = None) -> Components:
+def build_components(cfg: Config, model_path: str | None = None,
+                     engine_wrapper: EngineWrapper | None = None) -> Components:
+    """The run's parts; `engine_wrapper` wraps the engine (benchmarks: a simulated remote
+    server), in the trainer process or in every Ray rollout worker."""
     configure_cpu(cfg.threads, cfg.cpu_malloc)
     seed_everything(cfg.seed)
     device = resolve_device(cfg.model.device)
@@ -109,7 +118,7 @@ def build_components(cfg: Config, model_path: str | None = None) -> Components:
     if cfg.model.mixed_precision == "auto":
         log.info("model.mixed_precision=auto: computing in %s on %s",
                  "bfloat16" if dtype else "float32", device)
-    engine = build_engine(cfg, model, tokenizer, device, ref_model)
+    engine = build_rollout_engine(cfg, model, tokenizer, device, ref_model, engine_wrapper)
     policy = PolicyScorer(model, tokenizer, device, dtype, cfg.train.micro_batch_samples)
     rewards = build_rewards(cfg.rewards, {"policy": model, "tokenizer": tokenizer,
                                           "device": device})
@@ -117,4 +126,5 @@ def build_components(cfg: Config, model_path: str | None = None) -> Components:
                             cfg.seed, engine=engine, policy=policy)
     loss_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
     return Components(cfg, model, tokenizer, device, ref_model, engine, policy, dtype, data,
-                      rewards, sampler, stats, loss_gen)
+                      rewards, sampler, stats, loss_gen,
+                      policy_update=build_policy_update(cfg, device))

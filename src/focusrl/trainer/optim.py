@@ -34,3 +34,12 @@ def build_optimizer(
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lr_lambda(warmup, total_steps, schedule, min_ratio))
     return opt, sched
+
+
+def build_rl_optimizer(cfg: Any, model: Any) -> tuple[torch.optim.Optimizer,
+                                                    torch.optim.lr_scheduler.LambdaLR]:
+    """The RL run's optimizer and schedule from cfg.optim (every trainer rank builds the same)."""
+    o = cfg.optim
+    return build_optimizer(model, o.lr, o.weight_decay, (o.beta1, o.beta2), o.eps,
+                           o.warmup_steps, cfg.train.steps * cfg.train.passes_per_batch,
+                           o.schedule, o.min_lr_ratio)

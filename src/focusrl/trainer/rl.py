@@ -16,6 +16,7 @@ import torch
 from focusrl.algorithms.advantages import ADVANTAGES
 from focusrl.algorithms.filtering import collect_informative_groups, overlong_filter_mask
 from focusrl.config import Config, ConfigError
+from focusrl.distributed.asynchronous import build_rollout_source
 from focusrl.report.samples import SampleKeeper
 from focusrl.rewards.async_scoring import AsyncScorer
 from focusrl.rewards.base import RewardStats
@@ -30,7 +31,7 @@ from focusrl.trainer.checkpoint import (
 from focusrl.trainer.components import Components, build_components
 from focusrl.trainer.evaluate import evaluate_policy, is_correct
 from focusrl.trainer.logging import MetricsWriter, Progress, open_metrics
-from focusrl.trainer.optim import build_optimizer
+from focusrl.trainer.optim import build_rl_optimizer
 from focusrl.trainer.preflight import check_answers, check_can_learn
 from focusrl.trainer.resume import (
     ConfigDrift,
@@ -40,7 +41,6 @@ from focusrl.trainer.resume import (
     write_config,
 )
 from focusrl.trainer.rundir import claim_run_dir, resume_point, run_summary
-from focusrl.trainer.update import policy_update
 from focusrl.types import GenerationRequest, Sample, SamplingParams
 
 log = logging.getLogger(__name__)
@@ -79,10 +79,7 @@ def train(
     owns_components = components is None
     c = components or build_components(cfg)
     check_answers(cfg, c.data.train)
-    opt, sched = build_optimizer(
-        c.model, cfg.optim.lr, cfg.optim.weight_decay, (cfg.optim.beta1, cfg.optim.beta2),
-        cfg.optim.eps, cfg.optim.warmup_steps, cfg.train.steps * cfg.train.passes_per_batch,
-        cfg.optim.schedule, cfg.optim.min_lr_ratio)
+    opt, sched = build_rl_optimizer(cfg, c.model)
     start, total_tokens = 0, 0
     ckpt = load_usable_checkpoint(run_dir, next(c.model.parameters()).dtype) if has_ckpt else None
     if resume and ckpt is None:
@@ -94,23 +91,26 @@ def train(
     else:
         write_config(run_dir, cfg)
     sync_policy(c, start)  # restored or warm-started weights reach the engine
+    source = build_rollout_source(c, start, lambda s: rollout(c, s))  # sync, or async (k>0)
     writer = open_metrics(cfg, resume_step=start if ckpt else None)
     progress = Progress(cfg.train.steps, start, "rl", cfg.train.progress)
     record: dict[str, Any] = {}
     last = min(cfg.train.steps, stop_at) if stop_at else cfg.train.steps
     for step in range(start + 1, last + 1):
         t0 = time.perf_counter()
-        samples, record = rollout(c, step)
+        samples, record = source.take(step)
         t1 = time.perf_counter()
         if not samples:
             log.warning("step %d: no informative group after dynamic sampling; no update", step)
+            sync_policy(c, step)  # same weights, next version: async gating moves on
+            source.published(step)
             record.update(step=step, skipped_updates=1.0)
             _eval_and_checkpoint(c, step, stop_at, record, writer, opt, sched, total_tokens, t0)
             progress.update(record, writer.alerts)
             continue
         assign_advantages(samples, cfg)
         batch = build_batch(samples, c.tokenizer.pad_token_id, c.device)
-        update = policy_update(
+        update = c.policy_update(  # one process, or data-parallel ranks (resources)
             c.model, opt, sched, batch, cfg.algorithm,
             passes=cfg.train.passes_per_batch, micro_batch_samples=cfg.train.micro_batch_samples,
             grad_clip=cfg.optim.grad_clip, temperature=cfg.rollout.temperature,
@@ -119,6 +119,7 @@ def train(
             generator=c.loss_generator, shared_prefix=cfg.train.shared_prefix_forward,
             compute_dtype=c.compute_dtype, chunk_tokens=cfg.train.logits_chunk_tokens)
         record.update(sync_policy(c, step))
+        source.published(step)
         t2 = time.perf_counter()
         total_tokens += sum(s.num_response_tokens for s in samples)
         record.update(step=step, **sample_metrics(samples, c, step), **update.metrics,
@@ -132,6 +133,7 @@ def train(
         progress.update(record, writer.alerts)
     progress.close()
     writer.close()
+    source.close()
     if owns_components:
         c.close()
     elif c.scorer is not None:

@@ -15,6 +15,7 @@ A non-finite loss or gradient norm skips the step (reported, never applied).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,13 +62,20 @@ def policy_update(
     shared_prefix: bool = False,
     compute_dtype: torch.dtype | None = None,
     chunk_tokens: int = 1024,
+    normalizers: tuple[float, float] | None = None,
+    grad_sync: Callable[[Any, bool], bool] | None = None,
 ) -> UpdateResult:
     """`passes` optimizer steps over `batch`. `chunk_tokens`: positions per LM-head chunk
-    (trainer/token_head.py; 0 = materialise the full logits)."""
+    (trainer/token_head.py; 0 = materialise the full logits). `normalizers` (tokens,
+    sequences) and `grad_sync` serve data-parallel ranks (distributed/data_parallel.py):
+    the loss is normalised by the whole batch's counts, and grad_sync(model, finite)
+    all-reduces the gradients and the finite flag before clipping."""
     loss_fn = LOSSES[algo.loss]
     result = UpdateResult()
     num_tokens = batch.num_tokens
     num_seqs = float((batch.mask.sum(-1) > 0).sum())
+    if normalizers is not None:
+        num_tokens, num_seqs = normalizers
     if num_tokens == 0:
         result.metrics["empty_batch"] = 1.0
         return result
@@ -130,6 +138,8 @@ def policy_update(
                     if key == "entropy":
                         continue  # the trainer's own entropy sum (above) is logged
                     sums[key] = sums.get(key, 0.0) + float(val)
+        if grad_sync is not None:
+            finite = grad_sync(model, finite)
         grad_norm = _clip(model, grad_clip)
         if not finite or not math.isfinite(grad_norm):
             optimizer.zero_grad(set_to_none=True)

@@ -1,0 +1,1 @@
+"""Scale-out: Ray rollout workers, weight broadcast, asynchronous rollout with bounded staleness."""

@@ -1,0 +1,79 @@
+"""`resources`: where a run's parts execute. The default is one process, without Ray.
+
+The same config file runs on a laptop, a GPU box or a Ray cluster: only this section
+changes. `rollout_workers: 0` keeps the engine inside the trainer process (no Ray import).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from focusrl.configtools import ConfigError
+
+
+@dataclass
+class ResourcesConfig:
+    """Placement: rollout workers (Ray actors), their devices, and the Ray cluster."""
+
+    rollout_workers: int = 0
+    """Ray actors that each run the engine rollout.engine names on their own copy of the
+    policy; 0 runs the engine inside the trainer process (no Ray, the default)."""
+    rollout_worker_cpus: float = 1.0
+    """CPUs Ray reserves for each rollout worker."""
+    rollout_worker_gpus: float = 0.0
+    """GPUs Ray reserves for each rollout worker (fractions share a GPU)."""
+    rollout_worker_threads: int = 1
+    """torch CPU threads inside each rollout worker."""
+    trainer_procs: int = 1
+    """Data-parallel trainer processes (torch.distributed: gloo on the CPU, NCCL on GPUs);
+    1 trains in this process. Each holds a replica of the policy; the loss is normalised
+    over the whole batch, so the update equals the single-process one."""
+    ray_address: str = "local"
+    """'local' starts a private Ray instance on this machine, every socket on 127.0.0.1;
+    anything else is passed to ray.init(address=...) to join an existing cluster."""
+    ray_cpus: int = 0
+    """CPUs the private local Ray instance offers (0 = the rollout workers' total)."""
+    max_worker_restarts: int = 3
+    """A rollout worker that dies is restarted and its requests re-issued at most this
+    many times per run; beyond that the run stops with an error."""
+
+    def validate(self) -> None:
+        if self.rollout_workers < 0:
+            raise ConfigError(f"resources.rollout_workers must be >= 0, got "
+                              f"{self.rollout_workers}.")
+        if self.rollout_worker_cpus < 0 or self.rollout_worker_gpus < 0:
+            raise ConfigError("resources.rollout_worker_cpus and rollout_worker_gpus must be "
+                              ">= 0.")
+        if self.rollout_worker_threads < 1:
+            raise ConfigError("resources.rollout_worker_threads must be >= 1.")
+        if self.trainer_procs < 1:
+            raise ConfigError(f"resources.trainer_procs must be >= 1, got {self.trainer_procs}.")
+        if self.max_worker_restarts < 0:
+            raise ConfigError("resources.max_worker_restarts must be >= 0.")
+
+    @property
+    def uses_ray(self) -> bool:
+        return self.rollout_workers > 0
+
+
+def check_async_settings(cfg: Any) -> None:
+    """Cross-section checks for asynchronous RL (rollout.max_staleness > 0)."""
+    k = cfg.rollout.max_staleness
+    if k == 0:
+        return
+    if not cfg.resources.uses_ray:
+        raise ConfigError(
+            f"rollout.max_staleness={k} (asynchronous RL) generates in separate rollout "
+            "workers while the trainer updates: set resources.rollout_workers >= 1, or "
+            "rollout.max_staleness=0 for synchronous RL in one process.")
+    if cfg.algorithm.tis_cap <= 0:
+        raise ConfigError(
+            f"rollout.max_staleness={k}: stale samples need the behaviour policy's "
+            "importance weight (decoupled PPO; docs/algorithms.md), which algorithm.tis_cap "
+            "applies: set algorithm.tis_cap (e.g. 2).")
+    if cfg.curriculum.kind in ("edco", "perplexity"):
+        raise ConfigError(
+            f"curriculum.kind={cfg.curriculum.kind} scores prompts with the trainer's model, "
+            "which changes while asynchronous rollout picks prompts: use it with "
+            "rollout.max_staleness=0.")

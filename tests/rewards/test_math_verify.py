@@ -108,7 +108,8 @@ def test_gsm8k_hash_answers_verify_and_off_by_one_does_not(shared_data, reward):
     wrong = []
     for r in rows:
         n = float(r["answer"].split("####")[-1].replace(",", ""))
-        wrong.append(_sample(f"So the total is\n#### {n + 1:g}", r["answer"]))
+        # .12g: with :g, 1450001 prints as 1.45e+06, which *is* the gold 1,450,000
+        wrong.append(_sample(f"So the total is\n#### {n + 1:.12g}", r["answer"]))
     assert [i for i, v in enumerate(reward.score(wrong)) if v != 0.0] == []
 
 

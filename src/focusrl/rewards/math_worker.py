@@ -5,7 +5,9 @@ no Python-level alarm is delivered, so a thread or an alarm alone cannot stop it
 `MathWorker` runs the checks in a child process (`python -c ...`, no fork of the
 caller, no re-import of `__main__`); answers stream back one by one, and when one takes
 longer than its limit (plus `GRACE_S`) the child is SIGKILLed, that answer is reported
-as timed out, a fresh child is started and the batch goes on with the next answer.
+as timed out, and the batch goes on with the next answer in a spare child that has been
+warming up in the background since the last start (importing math-verify takes seconds;
+a kill then costs the answer's limit, not an import). So a worker holds two processes.
 Inside the child an interval-timer alarm stops Python-level slowness at `timeout_s`
 without the cost of a restart. The child's address space is capped (`memory_mb`), so
 `2^{2^{40}}` fails fast instead of filling the machine's memory.
@@ -29,7 +31,7 @@ from pathlib import Path
 GRACE_S = 1.0
 """Extra time past `timeout_s` before the child is killed (the in-child alarm first)."""
 START_TIMEOUT_S = 120.0
-"""How long a fresh child may take to import math-verify and say it is ready."""
+"""How long a fresh child may take to import math-verify, warm up and say it is ready."""
 
 
 class WorkerError(RuntimeError):
@@ -46,6 +48,9 @@ def _child_main() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     from focusrl.rewards.math_answer import AnswerTimeout, verify_with_alarm
 
+    # warm up (math-verify builds its parsers and sympy its caches on first use: seconds),
+    # so the first real answer is not charged for it
+    verify_with_alarm("$\\frac{1}{2}$", "\\boxed{x^2+1}", "auto", START_TIMEOUT_S)
     out.write("ready\n")
     for line in sys.stdin:
         batch = json.loads(line)
@@ -68,20 +73,27 @@ class MathWorker:
         self.kills = 0
         """Children killed for overrunning an answer's limit."""
         self._proc: subprocess.Popen | None = None
+        self._spare: subprocess.Popen | None = None
         self._buf = b""
         self._lock = threading.Lock()
 
-    def _start(self) -> subprocess.Popen:
+    def _spawn(self) -> subprocess.Popen:
         import focusrl
 
         src = str(Path(focusrl.__file__).resolve().parents[1])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             [src, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]),
             "FOCUSRL_MATH_MEMORY": str(self.memory_mb << 20)}
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             [sys.executable, "-c", "from focusrl.rewards.math_worker import _child_main; "
              "_child_main()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
             start_new_session=True)
+
+    def _start(self) -> subprocess.Popen:
+        """Make the spare (warming up since the last start) the worker, or start one, and
+        start a new spare: a killed worker is replaced without waiting for an import."""
+        proc = self._spare or self._spawn()
+        self._spare = self._spawn()  # warms up while `proc` works
         self._proc, self._buf = proc, b""
         if self._line(START_TIMEOUT_S) != b"ready":
             self._kill()
@@ -105,16 +117,19 @@ class MathWorker:
         line, self._buf = self._buf.split(b"\n", 1)
         return line
 
+    @staticmethod
+    def _kill_proc(proc: subprocess.Popen) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        for f in (proc.stdin, proc.stdout):
+            if f is not None:
+                f.close()
+
     def _kill(self) -> None:
         if self._proc is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self._proc.pid, signal.SIGKILL)
-            self._proc.wait()
-            for f in (self._proc.stdin, self._proc.stdout):
-                if f is not None:
-                    f.close()
+            self._kill_proc(self._proc)
         self._proc = None
-
     def check(self, items: Sequence[tuple[str, str]], extract: str, timeout_s: float,
               on_timeout: Callable[[int], None] | None = None) -> list[bool | None]:
         """Results in order: True/False, or None when the answer ran out of time (the
@@ -153,3 +168,6 @@ class MathWorker:
     def close(self) -> None:
         with self._lock:
             self._kill()
+            if self._spare is not None:
+                self._kill_proc(self._spare)
+                self._spare = None

@@ -38,7 +38,9 @@ from focusrl.rewards.sandbox.isolation import SLOTS, processes_of_uid
 TESTS = "def check(candidate):\n    assert candidate(2, 3) == 5\n" \
         "    assert candidate(-1, 1) == 0\n    assert candidate(10, 20) == 30\n"
 JAIL = effective_isolation("auto") == "jail"
-needs_jail = pytest.mark.skipif(not JAIL, reason="needs the bubblewrap jail (root + bwrap)")
+# CI installs bubblewrap (scripts/setup.sh, as root): there a missing jail is a failure
+needs_jail = pytest.mark.skipif(not JAIL and not os.environ.get("CI"),
+                                reason="needs the bubblewrap jail (root + bwrap)")
 
 
 class Listeners:
@@ -135,8 +137,9 @@ def suite(request):
 
 
 @needs_jail
-def test_there_are_at_least_40_attacks():
+def test_there_are_at_least_40_attacks_and_the_jail_is_there():
     assert len(ATTACKS) >= 40
+    assert JAIL, "bubblewrap is missing or cannot create namespaces; run scripts/setup.sh"
 
 
 @needs_jail

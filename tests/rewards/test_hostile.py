@@ -114,8 +114,9 @@ def _run_suite(guard: bool, monkeypatch_env: dict[str, str]) -> dict:
     os.environ.update(monkeypatch_env)
     try:
         with tempfile.TemporaryDirectory() as box_root:
-            limits = SandboxLimits(cpu_seconds=2, wall_seconds=8.0, memory_bytes=512 << 20)
-            cfg = SandboxConfig(limits=limits, guard=guard, workers=2, tmp_root=box_root)
+            # 4 workers on 2 cores: several attacks only sleep until the wall clock
+            limits = SandboxLimits(cpu_seconds=2, wall_seconds=5.0, memory_bytes=512 << 20)
+            cfg = SandboxConfig(limits=limits, guard=guard, workers=4, tmp_root=box_root)
             names = list(ATTACKS)
             jobs = [TestJob(ATTACKS[n].replace("@MARK@", mark)
                             .replace("@SOCK@", listeners.sock_path)

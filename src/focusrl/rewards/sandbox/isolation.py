@@ -102,18 +102,24 @@ def effective_isolation(requested: str) -> str:
                            "in-process guard (see docs/rewards.md).")
     else:
         got = "none"
-    if requested == "auto" and got not in _warned:
-        _warned.add(got)
+    if requested == "auto":
         why = "bubblewrap (bwrap) is not installed" if shutil.which("bwrap") is None else \
             "bubblewrap cannot create its namespaces here"
-        msg = (f"SANDBOX ISOLATION IS WEAKER THAN THE JAIL: {why}; running with "
-               f"isolation={got!r}, so untrusted programs lack {MISSING[got]}. Install "
-               "bubblewrap (scripts/setup.sh does as root) or see docs/rewards.md.")
-        log.warning(msg)
-        import warnings
-
-        warnings.warn(msg, RuntimeWarning, stacklevel=3)
+        warn_once(got, f"SANDBOX ISOLATION IS WEAKER THAN THE JAIL: {why}; running with "
+                  f"isolation={got!r}, so untrusted programs lack {MISSING[got]}. Install "
+                  "bubblewrap (scripts/setup.sh does as root) or see docs/rewards.md.")
     return got
+
+
+def warn_once(key: str, msg: str) -> None:
+    """A loud warning (log + RuntimeWarning), once per process and key."""
+    if key in _warned:
+        return
+    _warned.add(key)
+    log.warning(msg)
+    import warnings
+
+    warnings.warn(msg, RuntimeWarning, stacklevel=4)
 
 
 @functools.lru_cache(maxsize=1)

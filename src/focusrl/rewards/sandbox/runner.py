@@ -39,6 +39,7 @@ from focusrl.rewards.sandbox.isolation import (
     jail_command,
     pick_interpreter,
     processes_of_uid,
+    warn_once,
 )
 
 Status = Literal["pass", "fail", "timeout", "error"]
@@ -266,6 +267,12 @@ def _run(files: dict[str, str], spec_extra: dict[str, str], cfg: SandboxConfig
     python, stdlib_shared, prefix = pick_interpreter(cfg.python)
     level = effective_isolation(cfg.isolation)
     drop = cfg.drop_privileges and os.geteuid() == 0 and stdlib_shared
+    if cfg.drop_privileges and not drop:
+        warn_once("uid", "SANDBOX RUNS WITHOUT A PRIVILEGE DROP: " + (
+            "not root" if os.geteuid() else f"no interpreter whose stdlib another uid can "
+            f"read (tried {python})") + "; the candidate and the test harness share this "
+            "uid (RLIMIT_NPROC counts all its processes, and native code could inspect the "
+            "harness process). See docs/rewards.md.")
     slots = _slots(cfg.uid_base)
     uid = slots.acquire() if drop else None
     harness_uid = None if uid is None else uid + SLOTS

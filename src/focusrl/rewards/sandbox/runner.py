@@ -1,14 +1,17 @@
-"""Run one untrusted Python program in a sandbox, and a pool that runs many in parallel.
+"""Run untrusted Python in a sandbox, one program or a solution judged by trusted tests,
+and a pool that runs many in parallel.
 
-Security model (see docs/rewards.md): each run gets a fresh temporary box
-(`<box>/work` is the program's working directory, owned by the sandbox uid; spec,
-program and output files are root-only), a scrubbed environment, resource limits
-(CPU seconds, address space, file size, processes, open files), its own session and
-process group, a wall-clock timeout after which the whole group (and, with
-namespaces, the whole PID namespace) is SIGKILLed, no network (a network namespace,
-or the in-process guard when namespaces are unavailable), an unprivileged uid when the
-host is root, and an audit-hook guard. Output goes to files capped by RLIMIT_FSIZE, so
-gigabytes of output cannot fill the host's memory. The box is removed afterwards.
+Security model (see docs/rewards.md, "Threat model"): each run gets a fresh temporary box
+(`<box>/work` is the program's working directory, owned by the candidate uid; spec,
+nonce, program, tests and output files are root-only), the bubblewrap jail (a private,
+minimal file system with its own /proc, /tmp and /dev/shm; network, PID, IPC and UTS
+namespaces) or, where the machine lacks it, a weaker level announced once, a scrubbed
+environment, resource limits (CPU seconds, address space, file size, processes, open
+files), its own session and process group, a wall-clock timeout after which the whole
+group and PID namespace are SIGKILLed, unprivileged uids when the host is root (one for
+the candidate, another for the test harness), and an audit-hook guard. `run_tests` keeps
+the verdict out of the candidate's reach: the tests run in another process (see
+_bootstrap.py). Output goes to files capped by RLIMIT_FSIZE. The box is removed afterwards.
 """
 
 from __future__ import annotations
@@ -177,10 +180,11 @@ def classify(returncode: int | None, verdict: str, nonce: str, timed_out: bool
 
 @dataclass(frozen=True)
 class TestJob:
-    __test__ = False  # not a pytest test class
     """A solution judged by trusted tests (the `tests` mode of the bootstrap): the solution
     runs in the candidate process, `prelude` + `tests` and `check(<entry_point>)` in the
     harness process, and calls cross between them as plain data."""
+
+    __test__ = False  # not a pytest test class
 
     solution: str
     """Untrusted code that defines `entry_point` (for HumanEval: prompt + completion)."""

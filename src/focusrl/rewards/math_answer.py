@@ -7,12 +7,12 @@ one-final-answer and plain-number rules of `math_rules.py`, and otherwise both s
 parsed with math-verify and compared symbolically (fractions, decimals, LaTeX variants,
 sets, intervals, equations like `x=5` against `5`).
 
-Time limit: every check runs in a `MathWorker` child process (math_worker.py), never in
-the caller: an interval-timer alarm inside the child stops Python-level slowness at
-`timeout_s`, and a child still busy `GRACE_S` later (stuck in C code, e.g. sympy on
-`9^{9^{9}}`) is killed and replaced. A timed-out answer is counted in `timeouts`;
-`score` returns a `SampleFailure` for it, so the pipeline gives that sample the fallback
-and counts it under its sample id, and no other answer of the batch is touched.
+Time limit: every check runs in a checker process forked by a `MathWorker` fork server
+(math_worker.py), never in the caller: an interval-timer alarm inside the checker stops
+Python-level slowness at `timeout_s`, and a checker still busy `GRACE_S` later (stuck in C
+code, e.g. sympy on `9^{9^{9}}`) is killed and a fresh one forked. A timed-out answer is
+counted in `timeouts`; `score` returns a `SampleFailure` for it, so the pipeline gives that
+sample the fallback and counts it under its sample id, and no other answer is touched.
 """
 
 from __future__ import annotations

@@ -5,9 +5,10 @@ solves the task honestly: every one returns a wrong answer unless its attack wor
 reads what it must not, forges the verdict, fools the comparison, ...), so a pass is a
 successful attack. `@MARK@` is replaced by a per-run marker that host-side checks look
 for (files in /tmp and /dev/shm, processes, sockets); `@SOCK@` and `@PORT@` by the host's
-listeners. Classes (issue 13): verdict forging, tracing hooks, always-equal objects,
-reading tests or gold data, host effects (files, sockets, processes, /proc), leaks to
-other boxes, resource exhaustion and early exits.
+listeners; `@SECRET@` by a world-readable host file holding "gold". Classes (issue 13):
+verdict forging, tracing hooks, always-equal objects, reading tests or gold data, host
+effects (files, sockets, processes, /proc), leaks to other boxes, resource exhaustion and
+early exits.
 """
 
 from __future__ import annotations
@@ -157,6 +158,14 @@ for root, dirs, files in os.walk("/"):
     dirs[:] = [d for d in dirs if d not in ("proc", "sys")]
 def add(x, y):
     return x + y if seen else x - y
+""",
+    "read_planted_host_file": """
+try:
+    GOLD = open("@SECRET@").read()
+except OSError:
+    GOLD = ""
+def add(x, y):
+    return x + y if GOLD == "gold" else x - y
 """,
     "read_host_proc": """
 import os

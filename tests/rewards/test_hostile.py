@@ -108,19 +108,32 @@ def _host_traces(mark: str, box_root: str, uid_base: int) -> list[str]:
     return found
 
 
+@contextlib.contextmanager
+def _planted_secret():
+    """A world-readable host file (in a world-searchable directory) holding "gold"."""
+    with tempfile.TemporaryDirectory() as d:
+        os.chmod(d, 0o755)
+        path = os.path.join(d, "gold.txt")
+        with open(path, "w") as f:
+            f.write("gold")
+        os.chmod(path, 0o644)
+        yield path
+
+
 def _run_suite(guard: bool, monkeypatch_env: dict[str, str]) -> dict:
     mark = f"focusrl-hostile-{secrets.token_hex(4)}"
     listeners = Listeners(mark)
     os.environ.update(monkeypatch_env)
     try:
-        with tempfile.TemporaryDirectory() as box_root:
+        with tempfile.TemporaryDirectory() as box_root, _planted_secret() as secret:
             # 4 workers on 2 cores: several attacks only sleep until the wall clock
             limits = SandboxLimits(cpu_seconds=2, wall_seconds=5.0, memory_bytes=512 << 20)
             cfg = SandboxConfig(limits=limits, guard=guard, workers=4, tmp_root=box_root)
             names = list(ATTACKS)
             jobs = [TestJob(ATTACKS[n].replace("@MARK@", mark)
                             .replace("@SOCK@", listeners.sock_path)
-                            .replace("@PORT@", str(listeners.port)), TESTS, "add")
+                            .replace("@PORT@", str(listeners.port))
+                            .replace("@SECRET@", secret), TESTS, "add")
                     for n in names]
             with SandboxPool(cfg) as pool:
                 results = dict(zip(names, pool.run_many(jobs)))
@@ -184,13 +197,12 @@ while f is not None:
     assert run_program(attack + "assert False\n").passed
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="the control drops to a sandbox uid (root)")
 def test_control_host_files_are_visible_without_the_jail():
     cfg = SandboxConfig(isolation="none", limits=SandboxLimits(cpu_seconds=5,
                                                                 wall_seconds=20.0))
-    res = run_program(ATTACKS["read_gold_dataset_from_host"] + "\nassert add(2, 3) == 5\n",
-                      cfg)
-    assert res.passed
+    with _planted_secret() as secret:
+        attack = ATTACKS["read_planted_host_file"].replace("@SECRET@", secret)
+        assert run_program(attack + "\nassert add(2, 3) == 5\n", cfg).passed
 
 
 # ---- the same attack classes against real HumanEval tasks

@@ -1,7 +1,10 @@
 """Sandbox throughput: HumanEval canonical solutions per second.
 
-Compares, in one run: a naive serial `python -c` subprocess per program (no isolation),
-the sandbox with a pool of 1 worker, and the sandbox with a pool of N workers.
+Compares, in one run: a naive serial `python -c` subprocess per program (no isolation);
+the sandbox as it was before issue 13 (one whole program per run, solution and tests in
+one interpreter, network+PID namespaces only) with a pool of N; and the hardened sandbox
+(the bubblewrap jail, the tests judged from a separate harness process) with a pool of 1
+and of N workers.
 
     python benchmarks/sandbox_throughput.py [--data ../shared/data] [--workers 2]
 """
@@ -17,16 +20,31 @@ import sys
 import time
 from pathlib import Path
 
-from focusrl.rewards.sandbox import SandboxConfig, SandboxPool, namespaces_available
+from focusrl.rewards.code_exec import humaneval_job
+from focusrl.rewards.sandbox import (
+    SandboxConfig,
+    SandboxPool,
+    TestJob,
+    effective_isolation,
+    namespaces_available,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def programs(data: Path) -> list[str]:
+def load_tasks(data: Path) -> list[dict]:
     with gzip.open(data / "humaneval" / "HumanEval.jsonl.gz", "rt") as f:
-        tasks = [json.loads(line) for line in f]
+        return [json.loads(line) for line in f]
+
+
+def programs(tasks: list[dict]) -> list[str]:
     return [f"{t['prompt']}{t['canonical_solution']}\n\n{t['test']}\n\ncheck({t['entry_point']})\n"
             for t in tasks]
+
+
+def jobs(tasks: list[dict]) -> list[TestJob]:
+    return [humaneval_job(t["prompt"], t["prompt"], t["canonical_solution"], t["test"],
+                          t["entry_point"]) for t in tasks]
 
 
 def naive_serial(srcs: list[str]) -> tuple[float, int]:
@@ -38,8 +56,8 @@ def naive_serial(srcs: list[str]) -> tuple[float, int]:
     return time.perf_counter() - start, ok
 
 
-def sandboxed(srcs: list[str], workers: int) -> tuple[float, int]:
-    with SandboxPool(SandboxConfig(workers=workers)) as pool:
+def sandboxed(srcs: list, workers: int, isolation: str = "auto") -> tuple[float, int]:
+    with SandboxPool(SandboxConfig(workers=workers, isolation=isolation)) as pool:  # type: ignore[arg-type]
         start = time.perf_counter()
         results = pool.run_many(srcs)
         return time.perf_counter() - start, sum(r.passed for r in results)
@@ -50,17 +68,22 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     args = ap.parse_args()
-    srcs = programs(args.data)
+    tasks = load_tasks(args.data)
+    srcs, judged = programs(tasks), jobs(tasks)
     print(f"{len(srcs)} HumanEval canonical solutions, {os.cpu_count()} CPUs, "
+          f"isolation={effective_isolation('auto')}, "
           f"namespaces={'yes' if namespaces_available() else 'no (fallback)'}, "
           f"root={'yes' if os.geteuid() == 0 else 'no'}")
+    n = args.workers
+    legacy = "namespace" if namespaces_available() else "none"
     rows = [("naive serial subprocess (no isolation)", *naive_serial(srcs)),
-            ("sandbox, pool of 1", *sandboxed(srcs, 1)),
-            (f"sandbox, pool of {args.workers}", *sandboxed(srcs, args.workers))]
+            (f"before: whole program, {legacy}, pool of {n}", *sandboxed(srcs, n, legacy)),
+            ("hardened: jail + harness, pool of 1", *sandboxed(judged, 1)),
+            (f"hardened: jail + harness, pool of {n}", *sandboxed(judged, n))]
     for name, secs, ok in rows:
-        print(f"{name:42s} {secs:6.2f} s  {len(srcs) / secs:6.1f} programs/s  passed {ok}")
-    print(f"pool of {args.workers} vs pool of 1: {rows[1][1] / rows[2][1]:.2f}x; "
-          f"sandbox overhead vs naive serial at 1 worker: {rows[1][1] / rows[0][1]:.2f}x")
+        print(f"{name:44s} {secs:6.2f} s  {len(srcs) / secs:6.1f} programs/s  passed {ok}")
+    print(f"hardened vs before at pool of {n}: {rows[1][1] / rows[3][1]:.2f}x the throughput; "
+          f"pool of {n} vs pool of 1: {rows[2][1] / rows[3][1]:.2f}x")
 
 
 if __name__ == "__main__":

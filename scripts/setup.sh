@@ -4,6 +4,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
+# The code sandbox's jail (docs/rewards.md): bubblewrap, a Debian package. Installed when we
+# are root with apt-get; otherwise say what is missing (the sandbox warns and falls back).
+if ! command -v bwrap >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get install -y -qq bubblewrap >/dev/null 2>&1 ||
+      { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq bubblewrap >/dev/null 2>&1; }) ||
+      echo "setup: could not install bubblewrap; the code sandbox will run without its jail" >&2
+  else
+    echo "setup: bubblewrap (bwrap) is missing and we are not root with apt-get; the code" \
+         "sandbox will run without its private file system (install the bubblewrap package)" >&2
+  fi
+fi
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi

@@ -10,7 +10,7 @@ import pytest
 
 from focusrl.rewards.async_scoring import AsyncScorer
 from focusrl.rewards.base import RewardPipeline
-from focusrl.rewards.code_exec import CodeReward, extract_code, humaneval_program
+from focusrl.rewards.code_exec import CodeReward, extract_code, humaneval_job
 from focusrl.rewards.config import RewardConfig, RewardPartConfig
 from focusrl.types import Sample
 
@@ -28,10 +28,12 @@ def _sample(task, response, where="answer"):
                   meta=tests if where == "meta" else {})
 
 
-def test_humaneval_program_layout():
-    assert humaneval_program("def f():\n", "    return 1", "def check(c):\n    assert c() == 1",
-                             "f") == ("def f():\n    return 1\n\ndef check(c):\n"
-                                      "    assert c() == 1\n\ncheck(f)\n")
+def test_humaneval_job_layout():
+    job = humaneval_job("def f():\n", "def f():\n", "    return 1",
+                        "def check(c):\n    assert c() == 1", "f")
+    assert (job.solution, job.prelude, job.entry_point) == ("def f():\n    return 1\n",
+                                                            "def f():\n", "f")
+    assert job.tests == "def check(c):\n    assert c() == 1"
 
 
 def test_fenced_whole_solution_is_used_without_the_prompt():

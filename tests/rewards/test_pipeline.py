@@ -161,3 +161,93 @@ def test_every_registered_kind_resolves_to_a_rewarder_class():
 
     for kind in known_kinds():
         assert callable(getattr(factory_of(kind), "score", None)), kind
+
+
+class Returns:
+    """Returns the given values, one per sample, in order."""
+
+    def __init__(self, values):
+        self.values = values
+
+    def score(self, samples):
+        return list(self.values[: len(samples)])
+
+
+def test_values_that_are_not_finite_reals_in_range_fail_with_their_sample_ids():
+    values = ["1.0", float("nan"), float("inf"), 1e308, True, None, 0.5, 2000.0, -3]
+    cfg = RewardConfig(parts=_parts(("p", 1.0, 0, 0.5)), fallback_reward=-0.25)
+    pipe = RewardPipeline(cfg, {"p": Returns(values)})
+    samples = _samples([str(i) for i in range(len(values))])
+    stats = pipe.score(samples)
+    assert [s.reward_parts["p"] for s in samples] == [-0.25] * 6 + [0.5, -0.25, -3.0]
+    assert [(f.index, f.prompt_id, f.kind) for f in stats.failures] == [
+        (0, "p0", "bad_value"), (1, "p1", "non_finite"), (2, "p2", "non_finite"),
+        (3, "p3", "out_of_range"), (4, "p4", "bad_value"), (5, "p5", "bad_value"),
+        (7, "p7", "out_of_range")]
+    assert stats.counts() == {"reward_failures/p": 7}
+
+
+def test_a_part_range_overrides_the_default_and_bad_ranges_are_refused():
+    part = RewardPartConfig(kind="x", name="unit", range=[0.0, 1.0])
+    cfg = RewardConfig(parts=[part])
+    samples = _samples(["a", "b", "c"])
+    stats = RewardPipeline(cfg, {"unit": Returns([0.0, 1.0, 1.5])}).score(samples)
+    assert [f.index for f in stats.failures] == [2]
+    assert "outside the part's range [0, 1]" in stats.failures[0].error
+    for bad in ([1.0, 0.0], [0.0], [0.0, float("inf")], ["0", 1]):
+        with pytest.raises(ConfigError, match=r"\[min, max\]"):
+            RewardConfig(part_range=bad).validate()
+        with pytest.raises(ConfigError, match="'x'.range"):
+            RewardConfig(parts=[RewardPartConfig(kind="x", range=bad)]).validate()
+
+
+def test_a_sample_failure_value_counts_only_that_sample():
+    from focusrl.rewards.base import SampleFailure
+
+    cfg = RewardConfig(parts=_parts(("m", 1.0, 0, 0.5)))
+    values = [1.0, SampleFailure("timeout", "answer check exceeded 5 s"), 0.0]
+    samples = _samples(["a", "b", "c"])
+    stats = RewardPipeline(cfg, {"m": Returns(values)}).score(samples)
+    assert [s.reward for s in samples] == [1.0, 0.0, 0.0]
+    assert [(f.index, f.kind) for f in stats.failures] == [(1, "timeout")]
+
+
+class Spins:
+    """Spins in Python (holding the GIL in turns) until told to stop."""
+
+    def __init__(self):
+        self.stop = threading.Event()
+
+    def score(self, samples):
+        while not self.stop.is_set():
+            pass
+        return [1.0] * len(samples)
+
+
+def test_a_spinning_part_keeps_step_time_bounded_over_20_steps():
+    """About 1 s: the first step waits out the 0.3 s limit, the next 19 fail at once
+    (`busy`) instead of each starting another spinning thread."""
+    spin = Spins()
+    part = RewardPartConfig(kind="x", name="spin", timeout_s=0.3)
+    pipe = RewardPipeline(RewardConfig(parts=[part, *_parts(("ok", 1.0, 0, 0.5))]),
+                          {"spin": spin, "ok": Const(1.0)})
+    times, kinds = [], []
+    try:
+        for _ in range(20):
+            samples = _samples(["a", "b"])
+            start = time.monotonic()
+            stats = pipe.score(samples)
+            times.append(time.monotonic() - start)
+            kinds.append({f.kind for f in stats.failures})
+            assert [s.reward for s in samples] == [1.0, 1.0]  # fallback 0 + ok 1
+            assert sum(t.name == "reward-part" for t in threading.enumerate()) <= 1
+    finally:
+        spin.stop.set()
+    assert kinds == [{"timeout"}] + [{"busy"}] * 19
+    assert times[0] < 3.0 and max(times[1:]) < 0.5, times
+    assert pipe.failure_totals["spin"] == 40
+    for t in threading.enumerate():
+        if t.name == "reward-part":
+            t.join(5)
+    samples = _samples(["a"])
+    assert pipe.score(samples).failures == []  # once it ends, the part is called again

@@ -142,7 +142,9 @@ def test_writing_outside_the_workdir_is_refused(cfg):
         os.chmod(outside, 0o755)
         target = os.path.join(outside, "pwned.txt")
         res = _run(f"open({target!r}, 'w').write('pwned')", cfg)
-        assert res.status == "error" and "PermissionError" in res.stderr_tail
+        # refused (guard, uid) or, in the jail, the host directory is not there at all
+        assert res.status == "error"
+        assert "PermissionError" in res.stderr_tail or "FileNotFoundError" in res.stderr_tail
         assert not os.path.exists(target)
 
 
@@ -226,19 +228,60 @@ def _humaneval(shared_data):
         return [json.loads(line) for line in f]
 
 
-def _program(task: dict, body: str) -> str:
-    return f"{task['prompt']}{body}\n\n{task['test']}\n\ncheck({task['entry_point']})\n"
+def _job(task: dict, body: str):
+    from focusrl.rewards.code_exec import humaneval_job
+
+    return humaneval_job(task["prompt"], task["prompt"], body, task["test"],
+                         task["entry_point"])
 
 
 def test_all_canonical_humaneval_solutions_pass_and_broken_ones_fail(shared_data):
+    """Judged as the code reward judges them: solution and tests in two processes."""
     tasks = _humaneval(shared_data)
     assert len(tasks) == 164
     with SandboxPool(SandboxConfig(workers=2)) as pool:
-        good = pool.run_many([_program(t, t["canonical_solution"]) for t in tasks])
-        broken = pool.run_many([_program(t, "    return None") for t in tasks])
+        good = pool.run_many([_job(t, t["canonical_solution"]) for t in tasks])
+        broken = pool.run_many([_job(t, "    return None") for t in tasks])
     failing = [(t["task_id"], r.detail, r.stderr_tail[-300:])
                for t, r in zip(tasks, good) if not r.passed]
     assert failing == []
     wrongly_passing = [t["task_id"] for t, r in zip(tasks, broken) if r.passed]
     assert wrongly_passing == []
     assert sum(r.status == "fail" for r in broken) >= 150  # mostly assertion failures
+
+
+@pytest.mark.parametrize("isolation", ["auto", "namespace", "none"])
+def test_judged_solutions_at_every_isolation_level(isolation):
+    if isolation == "namespace" and not namespaces_available():
+        pytest.skip("no namespaces here")
+    from focusrl.rewards.sandbox import TestJob, run_tests
+
+    cfg = SandboxConfig(limits=SandboxLimits(cpu_seconds=2, wall_seconds=20.0),
+                        isolation=isolation)
+    tests = "def check(c):\n    assert c(2) == (4, [2.5, None], {'k': {1}})\n"
+    good = "def f(x):\n    return (x * 2, [x + 0.5, None], {'k': {x - 1}})\n"
+    equal = "class E:\n    def __eq__(s, o): return True\ndef f(x):\n    return E()\n"
+    assert run_tests(TestJob(good, tests, "f"), cfg).status == "pass"
+    assert run_tests(TestJob("def f(x):\n    return 0\n", tests, "f"), cfg).status == "fail"
+    assert run_tests(TestJob(equal, tests, "f"), cfg).status == "error"
+    spin = run_tests(TestJob("def f(x):\n    while True: pass\n", tests, "f"), cfg)
+    assert spin.status == "timeout"
+    missing = run_tests(TestJob("def g(x):\n    return x\n", tests, "f"), cfg)
+    assert missing.status == "error" and "does not define a function 'f'" in missing.detail
+
+
+def test_weaker_isolation_is_announced_once_and_loudly(monkeypatch):
+    from focusrl.rewards.sandbox import isolation
+
+    monkeypatch.setattr(isolation, "jail_available", lambda: False)
+    monkeypatch.setattr(isolation, "_warned", set())
+    with pytest.warns(RuntimeWarning, match="WEAKER THAN THE JAIL.*private file-system"):
+        got = isolation.effective_isolation("auto")
+    assert got in ("namespace", "none")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert isolation.effective_isolation("auto") == got  # said once only
+    with pytest.raises(RuntimeError, match="bubblewrap"):
+        isolation.effective_isolation("jail")

@@ -1,7 +1,11 @@
 """Code correctness: run the response against its tests in the sandbox (HumanEval format).
 
-The program is `prompt + completion + "\\n" + test + "\\ncheck(entry_point)"`, the
-HumanEval harness. The tests come from `Sample.answer` (a dict with `test` and
+The solution (`prompt + completion`) runs in the sandbox's candidate process; the tests
+(`check(candidate)`, with the prompt as a trusted prelude for the helpers some tests
+call) run in the separate harness process, and every call crosses between them as plain
+data (see sandbox/_bootstrap.py). A *departure* from HumanEval's own harness, which runs
+solution and tests in one interpreter: there the solution can read or rewrite the tests
+and the verdict. The tests come from `Sample.answer` (a dict with `test` and
 `entry_point`) or from `Sample.meta` (same keys); the code prompt (the function
 signature and docstring) from `Sample.meta["code_prompt"]`, else `Sample.prompt_text`.
 
@@ -16,15 +20,24 @@ import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from focusrl.rewards.sandbox import SandboxConfig, SandboxLimits, SandboxPool, SandboxResult
+from focusrl.rewards.sandbox import (
+    SandboxConfig,
+    SandboxLimits,
+    SandboxPool,
+    SandboxResult,
+    TestJob,
+)
 from focusrl.types import Sample
 
 _FENCE = re.compile(r"```(?:python|py|Python)?[ \t]*\n(.*?)```", re.DOTALL)
 
 
-def humaneval_program(prefix: str, completion: str, test: str, entry_point: str) -> str:
-    """The HumanEval harness program: passes when check(entry_point) raises nothing."""
-    return f"{prefix}{completion}\n\n{test}\n\ncheck({entry_point})\n"
+def humaneval_job(prompt: str, prefix: str, completion: str, test: str, entry_point: str
+                  ) -> TestJob:
+    """A HumanEval task as a sandbox TestJob: passes when check(entry_point) raises nothing.
+    `prefix` is prepended to the completion (the prompt, or '' for a whole solution)."""
+    return TestJob(solution=f"{prefix}{completion}\n", tests=test, entry_point=entry_point,
+                   prelude=prompt)
 
 
 def extract_code(response: str, entry_point: str, mode: Literal["auto", "raw"] = "auto"
@@ -57,7 +70,8 @@ class CodeReward:
     """
 
     def __init__(self, workers: int = 2, cpu_seconds: int = 10, wall_seconds: float = 15.0,
-                 memory_mb: int = 1024, isolation: Literal["auto", "namespace", "none"] = "auto",
+                 memory_mb: int = 1024,
+                 isolation: Literal["auto", "jail", "namespace", "none"] = "auto",
                  extract: Literal["auto", "raw"] = "auto", sandbox: dict[str, Any] | None = None):
         if extract not in ("auto", "raw"):
             raise ValueError(f"code: extract must be 'auto' or 'raw', got {extract!r}.")
@@ -73,15 +87,15 @@ class CodeReward:
         self.extract = extract
         self.last_results: list[SandboxResult] = []
 
-    def program(self, sample: Sample) -> str:
+    def job(self, sample: Sample) -> TestJob:
         test, entry_point = code_tests(sample)
         code, whole = extract_code(sample.response_text, entry_point, self.extract)
-        prefix = "" if whole else str(sample.meta.get("code_prompt", sample.prompt_text))
-        return humaneval_program(prefix, code, test, entry_point)
+        prompt = str(sample.meta.get("code_prompt", sample.prompt_text))
+        return humaneval_job(prompt, "" if whole else prompt, code, test, entry_point)
 
     def score(self, samples: Sequence[Sample]) -> list[float]:
-        programs = [self.program(s) for s in samples]
-        self.last_results = self.pool.run_many(programs)
+        jobs = [self.job(s) for s in samples]
+        self.last_results = self.pool.run_many(jobs)
         for s, r in zip(samples, self.last_results):
             s.meta["sandbox"] = {"status": r.status, "detail": r.detail}
         return [float(r.passed) for r in self.last_results]

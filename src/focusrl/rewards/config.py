@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -27,6 +28,9 @@ class RewardPartConfig:
     timeout_s: float = 0.0
     """Time limit of this part on one batch (0 = rewards.part_timeout_s); when it runs
     out the whole batch gets the fallback for this part and each sample is counted."""
+    range: list[float] = field(default_factory=list)
+    """[min, max] of this part's values ([] = rewards.part_range); a value outside is a
+    failure of the part for that sample (fallback, counted), never clipped."""
 
     @property
     def label(self) -> str:
@@ -45,6 +49,11 @@ class RewardConfig:
     """Reward given to a sample whose rewarder raised or timed out (counted and logged)."""
     part_timeout_s: float = 600.0
     """Default time limit of one part on one batch (0 = none)."""
+    part_range: list[float] = field(default_factory=lambda: [-1000.0, 1000.0])
+    """[min, max] a part's value must lie in (unless the part sets `range`); a value
+    outside, or one that is not a finite real number (NaN, inf, a string, a bool), is a
+    failure of that part for that sample: fallback reward, counted in
+    reward_failures/<part>."""
     accuracy_part: str = ""
     """Name of the part that decides correctness for the `accuracy` and eval metrics (a
     sample is correct when it reaches that part's threshold); empty = the first part."""
@@ -62,6 +71,13 @@ class RewardConfig:
             if p.timeout_s < 0:
                 raise ConfigError(f"rewards.parts '{p.label}': timeout_s must be >= 0 "
                                   f"(0 = use rewards.part_timeout_s), got {p.timeout_s}.")
+        for where, rng in [("rewards.part_range", self.part_range)] + [
+                (f"rewards.parts '{p.label}'.range", p.range) for p in self.parts if p.range]:
+            if (len(rng) != 2 or not all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                         and math.isfinite(x) for x in rng)
+                    or rng[0] > rng[1]):
+                raise ConfigError(f"{where} must be [min, max] with finite numbers and "
+                                  f"min <= max, got {rng!r}; e.g. [-1000, 1000].")
         if self.part_timeout_s < 0:
             raise ConfigError(f"rewards.part_timeout_s must be >= 0 (0 = no limit), got "
                               f"{self.part_timeout_s}.")

@@ -2,35 +2,31 @@
 
 The gold answer may be bare LaTeX (`\\frac{1}{2}`), a `\\boxed{}` expression, or a GSM8K
 worked solution ending in `#### 18`. The response's answer is extracted first (by
-default: last `\\boxed{}`, else `####`, else the last number) and both sides are parsed
-with math-verify and compared symbolically (fractions, decimals, LaTeX variants, sets,
-intervals, equations like `x=5` against `5`).
+default: last `\\boxed{}`, else `####`, else the last number), checked against the
+one-final-answer and plain-number rules of `math_rules.py`, and otherwise both sides are
+parsed with math-verify and compared symbolically (fractions, decimals, LaTeX variants,
+sets, intervals, equations like `x=5` against `5`).
 
-Time limit: math-verify's own timeout uses `signal.alarm`, which works only in a main
-thread and in whole seconds. We disable it and enforce `timeout_s` ourselves with
-`signal.setitimer` around each answer; when called from another thread (the pipeline
-runs each part in a thread to enforce its time limit; the async scorer) the batch is
-sent to a one-process worker pool (spawned once) whose main thread takes the alarms.
-Like any spawn-based multiprocessing, a script that scores off the main thread needs the
-`if __name__ == "__main__":` guard (the worker re-imports the main module).
-A timed-out answer scores 0 and is counted in `timeouts`.
+Time limit: every check runs in a checker process forked by a `MathWorker` fork server
+(math_worker.py), never in the caller: an interval-timer alarm inside the checker stops
+Python-level slowness at `timeout_s`, and a checker still busy `GRACE_S` later (stuck in C
+code, e.g. sympy on `9^{9^{9}}`) is killed and a fresh one forked. A timed-out answer is
+counted in `timeouts`; `score` returns a `SampleFailure` for it, so the pipeline gives that
+sample the fallback and counts it under its sample id, and no other answer is touched.
 """
 
 from __future__ import annotations
 
-import atexit
 import logging
-import multiprocessing
 import re
 import signal
-import threading
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
-from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Literal
 
-from focusrl.rewards.extract import extract_answer, extract_hash
+from focusrl.rewards.base import SampleFailure
+from focusrl.rewards.extract import extract_answer, extract_boxed, extract_hash
+from focusrl.rewards.math_rules import FLOAT_ROUNDING, precheck, several_boxed_answers
+from focusrl.rewards.math_worker import MathWorker
 from focusrl.types import Sample
 
 Extract = Literal["auto", "boxed", "hash", "last_number", "full", "math_verify"]
@@ -62,19 +58,32 @@ def gold_text(answer: object) -> str:
     return f"${text}$"
 
 
+def _gold_answer(gold: str) -> str:
+    """The answer text inside a gold string made by gold_text (no `$` or box)."""
+    return extract_boxed(gold) or gold.strip().strip("$")
+
+
 def _parse_and_verify(gold: str, response: str, extract: str) -> bool:
     mv = _require_math_verify()
+    if extract in ("auto", "boxed", "math_verify") and several_boxed_answers(response):
+        return False
     if extract == "math_verify":
-        pred = mv.parse(response, parsing_timeout=None)
+        got = extract_boxed(response)
     else:
         got = extract_answer(response, extract)  # type: ignore[arg-type]
         if got is None or not got.strip():
             return False
-        pred = mv.parse(f"${got}$", parsing_timeout=None)
+    if got is not None:
+        decided = precheck(_gold_answer(gold), got)
+        if decided is not None:
+            return decided
+    pred = mv.parse(response if extract == "math_verify" else f"${got}$",
+                    parsing_timeout=None)
     gold_parsed = mv.parse(gold, parsing_timeout=None)
     if not gold_parsed or not pred:
         return False
-    return bool(mv.verify(gold_parsed, pred, timeout_seconds=None))
+    return bool(mv.verify(gold_parsed, pred, float_rounding=FLOAT_ROUNDING,
+                          timeout_seconds=None))
 
 
 def verify_with_alarm(gold: str, response: str, extract: str, timeout_s: float) -> bool:
@@ -92,79 +101,53 @@ def verify_with_alarm(gold: str, response: str, extract: str, timeout_s: float) 
         signal.signal(signal.SIGALRM, previous)
 
 
-def _verify_in_worker(items: list[tuple[str, str]], extract: str, timeout_s: float
-                      ) -> list[bool | None]:
-    """Worker-process side, one batch per call (one round trip): None means timed out."""
-    out: list[bool | None] = []
-    for gold, response in items:
-        try:
-            out.append(verify_with_alarm(gold, response, extract, timeout_s))
-        except AnswerTimeout:
-            out.append(None)
-    return out
-
-
 class MathVerifyReward:
     """1.0 when the response's answer is mathematically equivalent to the gold answer."""
 
-    def __init__(self, extract: Extract = "auto", timeout_s: float = 5.0):
+    def __init__(self, extract: Extract = "auto", timeout_s: float = 5.0,
+                 memory_mb: int = 4096):
         allowed = Extract.__args__  # type: ignore[attr-defined]
         if extract not in allowed:
             raise ValueError(f"math_verify: extract={extract!r} is not one of {allowed}.")
         if timeout_s <= 0:
             raise ValueError(f"math_verify: timeout_s must be > 0, got {timeout_s}.")
+        if memory_mb < 512:
+            raise ValueError(f"math_verify: memory_mb must be >= 512 (sympy needs it), got "
+                             f"{memory_mb}.")
         _require_math_verify()
         self.extract = extract
         self.timeout_s = timeout_s
         self.timeouts = 0
-        """Answers that hit the time limit (each scored 0)."""
-        self._pool: ProcessPoolExecutor | None = None
-        self._lock = threading.Lock()
+        """Answers that hit the time limit (each scored as a failure)."""
+        self.worker = MathWorker(memory_mb)
+
+    def check_results(self, pairs: Sequence[tuple[object, str]]) -> list[bool | None]:
+        """(gold answer, response) pairs -> equivalent, not, or None (timed out, counted)."""
+        items = [(gold_text(a), r) for a, r in pairs]
+        out = self.worker.check(items, self.extract, self.timeout_s)
+        for ok, (_, response) in zip(out, items):
+            if ok is None:
+                self._timed_out(response)
+        return out
 
     def check_many(self, pairs: Sequence[tuple[object, str]]) -> list[bool]:
-        """(gold answer, response) pairs -> equivalent or not; a timeout counts as not
-        equivalent and is counted. Off the main thread, the batch goes to the worker."""
-        items = [(gold_text(a), r) for a, r in pairs]
-        if threading.current_thread() is threading.main_thread():
-            results: list[bool | None] = _verify_in_worker(items, self.extract, self.timeout_s)
-        else:
-            future = self._worker().submit(_verify_in_worker, items, self.extract,
-                                           self.timeout_s)
-            try:
-                results = future.result(timeout=len(items) * self.timeout_s + 60.0)
-            except FutureTimeout:
-                results = [None] * len(items)
-            except BrokenProcessPool as e:
-                self._pool = None  # the next batch starts a fresh worker
-                raise RuntimeError(f"math_verify worker process died ({e}); when running "
-                                   "from stdin or a notebook, call from the main thread or "
-                                   "run a script file (spawned workers re-import __main__)"
-                                   ) from None
-        return [self._timed_out(r) if ok is None else ok for ok, (_, r) in zip(results, items)]
+        """Equivalent or not; a timeout counts as not equivalent (and in `timeouts`)."""
+        return [bool(ok) for ok in self.check_results(pairs)]
 
     def check(self, answer: object, response: str) -> bool:
         """One answer: equivalent or not."""
         return self.check_many([(answer, response)])[0]
 
-    def score(self, samples: Sequence[Sample]) -> list[float]:
-        return [float(ok) for ok in self.check_many([(s.answer, s.response_text)
-                                                     for s in samples])]
+    def score(self, samples: Sequence[Sample]) -> list[float | SampleFailure]:
+        """1.0 / 0.0, or a SampleFailure (timeout) that the pipeline counts."""
+        results = self.check_results([(s.answer, s.response_text) for s in samples])
+        return [SampleFailure("timeout", f"answer check exceeded {self.timeout_s} s")
+                if ok is None else float(ok) for ok in results]
 
-    def _timed_out(self, response: str) -> bool:
+    def _timed_out(self, response: str) -> None:
         self.timeouts += 1
         log.warning("math_verify: answer check timed out after %.1f s: %.80r",
                     self.timeout_s, response[-80:])
-        return False
-
-    def _worker(self) -> ProcessPoolExecutor:
-        with self._lock:
-            if self._pool is None:
-                ctx = multiprocessing.get_context("spawn")  # no fork of a threaded process
-                self._pool = ProcessPoolExecutor(1, mp_context=ctx)
-                atexit.register(self.close)  # shut the worker down before interpreter teardown
-            return self._pool
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        self.worker.close()

@@ -1,5 +1,11 @@
 """What isolation this machine offers the sandbox, probed once per process.
 
+- Jail (bubblewrap, `bwrap`): a mount namespace whose root holds only read-only `/usr`
+  (and the interpreter's prefix), the bootstrap, the run's own box, a fresh `/proc` of
+  its own PID namespace, a minimal `/dev`, and private tmpfs `/tmp` and `/dev/shm`; plus
+  network, PID, IPC and UTS namespaces. No project file, data set, host socket file,
+  other box or host process is visible. Needs root (or unprivileged user namespaces);
+  probed by running `true` in it.
 - Namespaces: `unshare --net --pid --fork --kill-child` gives the child a network
   namespace (only a loopback device that is down: no route anywhere, not even to the
   host's 127.0.0.1) and a PID namespace (host processes cannot be named, and killing
@@ -14,6 +20,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import shutil
 import stat
@@ -22,6 +29,97 @@ import sys
 import threading
 
 UNSHARE_ARGS = ("--net", "--pid", "--fork", "--kill-child")
+BWRAP_ARGS = ("--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+              "--unshare-cgroup-try", "--die-with-parent", "--new-session",
+              "--hostname", "sandbox", "--proc", "/proc", "--dev", "/dev",
+              "--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/dev/shm")
+JAIL_BOX = "/box"
+"""Where the run's box appears inside the jail."""
+JAIL_BOOTSTRAP = "/sandbox/bootstrap.py"
+MISSING = {
+    "namespace": "a private file-system view (the program can read world-readable host "
+                 "files: the project, data sets, /proc of the host; write world-writable "
+                 "places such as /tmp and /dev/shm; reach Unix socket files)",
+    "none": "a private file-system view (see above), network and PID namespaces (network "
+            "is blocked only by the in-process audit hook, which native code and "
+            "subprocesses bypass; host processes are visible)",
+}
+log = logging.getLogger(__name__)
+_warned: set[str] = set()
+
+
+@functools.lru_cache(maxsize=1)
+def jail_available() -> bool:
+    """True when bubblewrap runs `true` in the jail used for programs."""
+    exe = shutil.which("bwrap")
+    if exe is None:
+        return False
+    try:
+        done = subprocess.run([exe, *BWRAP_ARGS, *_system_binds(), "true"],
+                              capture_output=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0
+
+
+def _system_binds() -> list[str]:
+    """Read-only /usr, and /bin, /lib, ... as the host has them (links or directories)."""
+    args = ["--ro-bind", "/usr", "/usr"]
+    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(top):
+            args += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            args += ["--ro-bind", top, top]
+    return args
+
+
+def jail_command(box: str, bootstrap: str, python_prefix: str) -> list[str]:
+    """bwrap arguments that show the program only the system, its box and the bootstrap."""
+    args = [shutil.which("bwrap") or "bwrap", *BWRAP_ARGS, *_system_binds()]
+    real = os.path.realpath(python_prefix)
+    if not (real == "/usr" or real.startswith("/usr/")):
+        args += ["--ro-bind", real, real]
+    return [*args, "--ro-bind", bootstrap, JAIL_BOOTSTRAP, "--bind", box, JAIL_BOX,
+            "--chdir", f"{JAIL_BOX}/work"]
+
+
+def effective_isolation(requested: str) -> str:
+    """The isolation a run gets: jail, namespace or none. `auto` takes the best this
+    machine has and says ONCE, loudly, which protections are then missing; `jail` and
+    `namespace` are requirements (an error when unavailable)."""
+    if requested in ("auto", "jail") and jail_available():
+        return "jail"
+    if requested == "jail":
+        raise RuntimeError("sandbox isolation='jail' but bubblewrap (`bwrap`) is missing or "
+                           "cannot create namespaces here; install it (apt-get install "
+                           "bubblewrap; scripts/setup.sh does it as root) or use "
+                           "isolation='auto' to accept weaker isolation.")
+    if requested in ("auto", "namespace") and namespaces_available():
+        got = "namespace"
+    elif requested == "namespace":
+        raise RuntimeError("sandbox isolation='namespace' but `unshare --net --pid` fails "
+                           "on this machine; use isolation='auto' to fall back to the "
+                           "in-process guard (see docs/rewards.md).")
+    else:
+        got = "none"
+    if requested == "auto":
+        why = "bubblewrap (bwrap) is not installed" if shutil.which("bwrap") is None else \
+            "bubblewrap cannot create its namespaces here"
+        warn_once(got, f"SANDBOX ISOLATION IS WEAKER THAN THE JAIL: {why}; running with "
+                  f"isolation={got!r}, so untrusted programs lack {MISSING[got]}. Install "
+                  "bubblewrap (scripts/setup.sh does as root) or see docs/rewards.md.")
+    return got
+
+
+def warn_once(key: str, msg: str) -> None:
+    """A loud warning (log + RuntimeWarning), once per process and key."""
+    if key in _warned:
+        return
+    _warned.add(key)
+    log.warning(msg)
+    import warnings
+
+    warnings.warn(msg, RuntimeWarning, stacklevel=4)
 
 
 @functools.lru_cache(maxsize=1)
@@ -49,8 +147,9 @@ def _world_readable(path: str) -> bool:
 
 
 @functools.lru_cache(maxsize=4)
-def pick_interpreter(preferred: str = "") -> tuple[str, bool]:
-    """(python executable, whether its stdlib is readable by an unprivileged uid).
+def pick_interpreter(preferred: str = "") -> tuple[str, bool, str]:
+    """(python executable, whether its stdlib is readable by an unprivileged uid, its
+    sys.base_prefix).
 
     Tries `preferred` (or this interpreter), then system pythons; returns the first whose
     standard library another uid can read, else the first candidate with False.
@@ -63,20 +162,27 @@ def pick_interpreter(preferred: str = "") -> tuple[str, bool]:
                                 "set sandbox `python` to an existing executable.")
     for exe in candidates:
         try:
-            out = subprocess.run([exe, "-I", "-S", "-c", "import os; print(os.__file__)"],
+            out = subprocess.run([exe, "-I", "-S", "-c", "import os, sys; print(os.__file__); "
+                                  "print(sys.base_prefix)"],
                                  capture_output=True, text=True, timeout=10)
         except (OSError, subprocess.SubprocessError):
             continue
-        if out.returncode == 0 and _world_readable(exe) and _world_readable(out.stdout.strip()):
-            return exe, True
-    return candidates[0], False
+        lines = out.stdout.split("\n")
+        if out.returncode == 0 and _world_readable(exe) and _world_readable(lines[0]):
+            return exe, True, lines[1]
+    return candidates[0], False, os.path.dirname(os.path.dirname(candidates[0]))
+
+
+SLOTS = 256
+"""Concurrent runs per uid_base: candidate uids are base..base+255, harness uids
+base+256..base+511."""
 
 
 class UidSlots:
     """Hands out distinct unprivileged uids to concurrent runs in this process, so one
     run's processes never count against (or can be signalled by) another's."""
 
-    def __init__(self, base: int, count: int = 256):
+    def __init__(self, base: int, count: int = SLOTS):
         self.base = base
         self._free = list(range(count))
         self._lock = threading.Condition()

@@ -1,14 +1,17 @@
-"""Run one untrusted Python program in a sandbox, and a pool that runs many in parallel.
+"""Run untrusted Python in a sandbox, one program or a solution judged by trusted tests,
+and a pool that runs many in parallel.
 
-Security model (see docs/rewards.md): each run gets a fresh temporary box
-(`<box>/work` is the program's working directory, owned by the sandbox uid; spec,
-program and output files are root-only), a scrubbed environment, resource limits
-(CPU seconds, address space, file size, processes, open files), its own session and
-process group, a wall-clock timeout after which the whole group (and, with
-namespaces, the whole PID namespace) is SIGKILLed, no network (a network namespace,
-or the in-process guard when namespaces are unavailable), an unprivileged uid when the
-host is root, and an audit-hook guard. Output goes to files capped by RLIMIT_FSIZE, so
-gigabytes of output cannot fill the host's memory. The box is removed afterwards.
+Security model (see docs/rewards.md, "Threat model"): each run gets a fresh temporary box
+(`<box>/work` is the program's working directory, owned by the candidate uid; spec,
+nonce, program, tests and output files are root-only), the bubblewrap jail (a private,
+minimal file system with its own /proc, /tmp and /dev/shm; network, PID, IPC and UTS
+namespaces) or, where the machine lacks it, a weaker level announced once, a scrubbed
+environment, resource limits (CPU seconds, address space, file size, processes, open
+files), its own session and process group, a wall-clock timeout after which the whole
+group and PID namespace are SIGKILLed, unprivileged uids when the host is root (one for
+the candidate, another for the test harness), and an audit-hook guard. `run_tests` keeps
+the verdict out of the candidate's reach: the tests run in another process (see
+_bootstrap.py). Output goes to files capped by RLIMIT_FSIZE. The box is removed afterwards.
 """
 
 from __future__ import annotations
@@ -30,11 +33,16 @@ from pathlib import Path
 from typing import Literal
 
 from focusrl.rewards.sandbox.isolation import (
+    JAIL_BOOTSTRAP,
+    JAIL_BOX,
+    SLOTS,
     UNSHARE_ARGS,
     UidSlots,
-    namespaces_available,
+    effective_isolation,
+    jail_command,
     pick_interpreter,
     processes_of_uid,
+    warn_once,
 )
 
 Status = Literal["pass", "fail", "timeout", "error"]
@@ -66,9 +74,11 @@ class SandboxConfig:
     """How programs are isolated and how many run at once."""
 
     limits: SandboxLimits = field(default_factory=SandboxLimits)
-    isolation: Literal["auto", "namespace", "none"] = "auto"
-    """namespace: require network+PID namespaces (error if unavailable); none: process
-    group, limits and guard only; auto: namespaces when this machine allows them."""
+    isolation: Literal["auto", "jail", "namespace", "none"] = "auto"
+    """jail: require the bubblewrap jail (private file system + network, PID, IPC, UTS
+    namespaces); namespace: require network+PID namespaces only; none: process group,
+    limits and guard only; auto: the best this machine allows, with one loud warning
+    naming what is missing when that is not the jail."""
     drop_privileges: bool = True
     """When the host is root, run as an unprivileged uid (uid_base + slot)."""
     uid_base: int = 61000
@@ -96,10 +106,10 @@ class SandboxConfig:
                              "file_bytes >= 1024 for Python to start.")
         if self.workers < 1:
             raise ValueError(f"sandbox workers must be >= 1, got {self.workers}.")
-        if self.isolation == "namespace" and not namespaces_available():
-            raise RuntimeError("sandbox isolation='namespace' but `unshare --net --pid` fails "
-                               "on this machine; use isolation='auto' to fall back to the "
-                               "in-process guard (see docs/rewards.md).")
+        if self.isolation not in ("auto", "jail", "namespace", "none"):
+            raise ValueError(f"sandbox isolation={self.isolation!r}; choose auto, jail, "
+                             "namespace or none.")
+        effective_isolation(self.isolation)  # errors for an unavailable requirement
 
 
 @dataclass(frozen=True)
@@ -148,6 +158,8 @@ def classify(returncode: int | None, verdict: str, nonce: str, timed_out: bool
     """Map how the run ended to a status and a reason (a pure function, tested directly)."""
     if timed_out:
         return "timeout", "wall-clock limit reached; process group killed"
+    if verdict == f"TIMEOUT {nonce}":
+        return "timeout", "CPU-time limit reached by the candidate (SIGXCPU)"
     signum = None
     if returncode is not None and returncode < 0:
         signum = -returncode
@@ -166,10 +178,29 @@ def classify(returncode: int | None, verdict: str, nonce: str, timed_out: bool
     return "error", f"exited with code {returncode} without passing its tests"
 
 
+@dataclass(frozen=True)
+class TestJob:
+    """A solution judged by trusted tests (the `tests` mode of the bootstrap): the solution
+    runs in the candidate process, `prelude` + `tests` and `check(<entry_point>)` in the
+    harness process, and calls cross between them as plain data."""
+
+    __test__ = False  # not a pytest test class
+
+    solution: str
+    """Untrusted code that defines `entry_point` (for HumanEval: prompt + completion)."""
+    tests: str
+    """Trusted test code defining `check(candidate)`."""
+    entry_point: str
+    """Name of the function under test."""
+    prelude: str = ""
+    """Trusted code run before the tests in the harness (HumanEval: the prompt, whose
+    helper functions some tests call)."""
+
+
 class _Box:
     """A fresh temporary directory for one run; removed on exit."""
 
-    def __init__(self, cfg: SandboxConfig, source: str, uid: int | None, block_network: bool):
+    def __init__(self, cfg: SandboxConfig, files: dict[str, str], uid: int | None):
         self.path = Path(tempfile.mkdtemp(prefix="focusrl-box-", dir=cfg.tmp_root or None))
         self.path.chmod(0o711)
         self.work = self.path / "work"
@@ -177,14 +208,14 @@ class _Box:
         if uid is not None:
             os.chown(self.work, uid, uid)
         self.nonce = secrets.token_hex(16)
-        spec = {"nonce": self.nonce, **asdict(cfg.limits), "workdir": str(self.work),
-                "uid": "-" if uid is None else uid, "gid": "-" if uid is None else uid,
-                "guard": int(cfg.guard), "block_network": int(block_network)}
-        spec_text = "".join(f"{k}={v}\n" for k, v in spec.items())
-        for name, text in (("spec", spec_text), ("program.py", source)):
-            fd = os.open(self.path / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(text)
+        for name, text in {**files, "nonce": self.nonce}.items():
+            self.write(name, text)
+
+    def write(self, name: str, text: str) -> None:
+        """A root-only file (the candidate uid cannot read it)."""
+        fd = os.open(self.path / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
 
     def __enter__(self) -> _Box:
         return self
@@ -220,27 +251,60 @@ def _kill_group(pid: int) -> None:
 def run_program(source: str, cfg: SandboxConfig | None = None) -> SandboxResult:
     """Run `source` (a whole Python program) in a fresh sandbox and classify the outcome.
 
-    The program passes when it runs to its end; an AssertionError is a fail. Never
-    raises for anything the program does; raises only for a bad config.
+    The program passes when it runs to its end; an AssertionError is a fail. The verdict
+    is the program's own claim: to *judge* untrusted code use `run_tests`. Never raises
+    for anything the program does; raises only for a bad config.
     """
-    cfg = cfg or SandboxConfig()
-    python, stdlib_shared = pick_interpreter(cfg.python)
-    use_ns = cfg.isolation != "none" and namespaces_available()
+    return _run({"program.py": source}, {"mode": "program"}, cfg or SandboxConfig())
+
+
+def run_tests(job: TestJob, cfg: SandboxConfig | None = None) -> SandboxResult:
+    """Judge `job.solution` with `job.tests` in a fresh sandbox: pass when `check` returns,
+    fail on an AssertionError; the verdict comes from the harness process only."""
+    files = {"program.py": job.solution, "tests.py": job.tests, "prelude.py": job.prelude}
+    return _run(files, {"mode": "tests", "entry_point": job.entry_point},
+                cfg or SandboxConfig())
+
+
+def _run(files: dict[str, str], spec_extra: dict[str, str], cfg: SandboxConfig
+         ) -> SandboxResult:
+    python, stdlib_shared, prefix = pick_interpreter(cfg.python)
+    level = effective_isolation(cfg.isolation)
     drop = cfg.drop_privileges and os.geteuid() == 0 and stdlib_shared
+    if cfg.drop_privileges and not drop:
+        warn_once("uid", "SANDBOX RUNS WITHOUT A PRIVILEGE DROP: " + (
+            "not root" if os.geteuid() else f"no interpreter whose stdlib another uid can "
+            f"read (tried {python})") + "; the candidate and the test harness share this "
+            "uid (RLIMIT_NPROC counts all its processes, and native code could inspect the "
+            "harness process). See docs/rewards.md.")
     slots = _slots(cfg.uid_base)
     uid = slots.acquire() if drop else None
+    harness_uid = None if uid is None else uid + SLOTS
     start = time.monotonic()
     try:
-        with _Box(cfg, source, uid, block_network=not use_ns) as box:
+        box_dir = JAIL_BOX if level == "jail" else None
+        spec = {**spec_extra, **asdict(cfg.limits),
+                "uid": "-" if uid is None else uid,
+                "harness_uid": "-" if harness_uid is None else harness_uid,
+                "guard": int(cfg.guard), "block_network": int(level == "none")}
+        with _Box(cfg, files, uid) as box:
+            inner = box_dir or str(box.path)
+            spec["workdir"] = f"{inner}/work"
+            box.write("spec", "".join(f"{k}={v}\n" for k, v in spec.items()))
             out_path, err_path, res_path = (box.path / n for n in ("stdout", "stderr", "result"))
             with open(out_path, "wb") as out, open(err_path, "wb") as err, \
                     open(res_path, "w+b") as res:
-                cmd = [python, "-I", "-S", "-B", BOOTSTRAP, str(box.path), str(res.fileno())]
-                if use_ns:
-                    cmd = [shutil.which("unshare") or "unshare", *UNSHARE_ARGS, *cmd]
+                if level == "jail":
+                    cmd = [*jail_command(str(box.path), BOOTSTRAP, prefix),
+                           os.path.realpath(python), "-I", "-S", "-B", JAIL_BOOTSTRAP]
+                else:
+                    cmd = [python, "-I", "-S", "-B", BOOTSTRAP]
+                    if level == "namespace":
+                        cmd = [shutil.which("unshare") or "unshare", *UNSHARE_ARGS, *cmd]
+                cmd += [inner, str(res.fileno())]
                 proc = subprocess.Popen(
                     cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=box.work,
-                    env=_scrubbed_env(str(box.work)), start_new_session=True,
+                    env=_scrubbed_env(f"{inner}/work"), start_new_session=True,
                     pass_fds=(res.fileno(),),
                 )
                 timed_out = not _wait_exit(proc, cfg.limits.wall_seconds)
@@ -248,6 +312,7 @@ def run_program(source: str, cfg: SandboxConfig | None = None) -> SandboxResult:
                 proc.wait()
                 if uid is not None:
                     _kill_uid(uid)
+                    _kill_uid(harness_uid)  # type: ignore[arg-type]
                 res.seek(0)
                 verdict = res.read(256).decode("ascii", errors="replace").strip()
             status, detail = classify(proc.returncode, verdict, box.nonce, timed_out)
@@ -286,9 +351,14 @@ class SandboxPool:
     def run(self, source: str) -> SandboxResult:
         return run_program(source, self.cfg)
 
-    def run_many(self, sources: Sequence[str]) -> list[SandboxResult]:
-        """Results in input order."""
-        return list(self._executor.map(lambda s: run_program(s, self.cfg), sources))
+    def run_many(self, jobs: Sequence[str | TestJob]) -> list[SandboxResult]:
+        """Results in input order: a str is a whole program, a TestJob a judged solution."""
+        def one(job: str | TestJob) -> SandboxResult:
+            if isinstance(job, TestJob):
+                return run_tests(job, self.cfg)
+            return run_program(job, self.cfg)
+
+        return list(self._executor.map(one, jobs))
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)

@@ -15,6 +15,7 @@ from focusrl.algorithms.config import AlgorithmConfig
 from focusrl.configtools import ConfigError, apply_overrides, from_dict, load_yaml
 from focusrl.curriculum.config import CurriculumConfig
 from focusrl.data.config import DataConfig
+from focusrl.envs.config import EnvConfig
 from focusrl.rewards.config import RewardConfig
 
 
@@ -210,6 +211,8 @@ class Config:
     """The RL loop."""
     sft: SFTConfig = field(default_factory=SFTConfig)
     """The SFT trainer."""
+    env: EnvConfig = field(default_factory=EnvConfig)
+    """Multi-turn episodes in a text environment (empty env.name = single-turn)."""
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:

@@ -16,15 +16,18 @@ from focusrl.curriculum.base import PromptSampler
 from focusrl.curriculum.factory import build_sampler
 from focusrl.data.formatting import FormatStats, prepare_prompts
 from focusrl.data.sources import TaskData, load_task_data
+from focusrl.envs.training import build_episode_runner, env_task_data
 from focusrl.models import build_char_tokenizer, build_tiny_model, load_model_and_tokenizer
 from focusrl.models.loading import resolve_device
 from focusrl.models.precision import compute_dtype
 from focusrl.rewards.base import RewardPipeline
 from focusrl.rewards.registry import build_rewards
 from focusrl.rollout.base import RolloutEngine
+from focusrl.rollout.episodes import EpisodeRunner
 from focusrl.rollout.registry import build_engine
 from focusrl.runtime import configure_cpu
 from focusrl.trainer.policy_scoring import PolicyScorer
+from focusrl.types import GenerationRequest, Sample, SamplingParams
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +71,18 @@ class Components:
     """Randomness inside losses (Clip-Cov's random detach), checkpointed with the run."""
     scorer: Any = None
     """AsyncScorer, created on first use when rewards.overlap_with_generation is on."""
+    episodes: EpisodeRunner | None = None
+    """Runs multi-turn episodes through the engine when env.name is set."""
+
+    def generate(self, reqs: list[GenerationRequest], params: SamplingParams) -> list[Sample]:
+        """One sample per response: an episode (env.name set) or a single engine turn."""
+        if self.episodes is not None:
+            return self.episodes.run(self.engine, reqs, params)
+        return self.engine.generate(reqs, params)
+
+    def episode_stats(self) -> list[Any]:
+        """The episode counters since the last call (a `counts()` record), if any."""
+        return [self.episodes.take_stats()] if self.episodes is not None else []
 
     def close(self) -> None:
         """Release the engine and the reward workers."""
@@ -94,9 +109,12 @@ def build_components(cfg: Config, model_path: str | None = None) -> Components:
         for p in ref_model.parameters():
             p.requires_grad_(False)
     stats = FormatStats()
-    raw = load_task_data(cfg.data)
-    data = TaskData(prepare_prompts(raw.train, cfg.data, tokenizer, stats),
-                    prepare_prompts(raw.eval, cfg.data, tokenizer, stats))
+    if cfg.env.name:  # the environment's tasks; its runner renders turns (rollout/episodes)
+        raw = data = env_task_data(cfg)
+    else:
+        raw = load_task_data(cfg.data)
+        data = TaskData(prepare_prompts(raw.train, cfg.data, tokenizer, stats),
+                        prepare_prompts(raw.eval, cfg.data, tokenizer, stats))
     if not data.train:
         raise ValueError(f"all {len(raw.train)} training prompts were over "
                          f"data.max_prompt_tokens={cfg.data.max_prompt_tokens}; raise it.")
@@ -108,5 +126,6 @@ def build_components(cfg: Config, model_path: str | None = None) -> Components:
     sampler = build_sampler(cfg.curriculum, data.train, cfg.rollout.samples_per_prompt,
                             cfg.seed, engine=engine, policy=policy)
     loss_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
+    episodes = build_episode_runner(cfg, tokenizer) if cfg.env.name else None
     return Components(cfg, model, tokenizer, device, ref_model, engine, policy, dtype, data,
-                      rewards, sampler, stats, loss_gen)
+                      rewards, sampler, stats, loss_gen, episodes=episodes)

@@ -13,7 +13,7 @@ Reported: the ask rate (sampled, temperature 1) on tasks that need a question an
 that do not, before and after RL.
 
     python benchmarks/tool_use.py [--envs clarify,calculator] [--sft-steps 300]
-        [--rl-steps 40] [--threads 2] [--quick]
+        [--rl-steps 60] [--rl-lr 3e-4] [--threads 2] [--quick]
 Last line: `tool-use held-out accuracy: before X% -> after Y%`.
 """
 
@@ -120,7 +120,7 @@ def ask_report(samples: list[Sample]) -> tuple[float, float, float]:
 def build(example: str, args: argparse.Namespace, run_dir: str, extra: list[str]) -> Components:
     cfg = load_config(ROOT / "examples" / example, [
         f"run_dir={run_dir}", f"threads={args.threads}", f"seed={args.seed}",
-        f"train.steps={args.rl_steps}", "train.eval_every=0", "train.checkpoint_every=0",
+        f"train.steps={args.rl_steps}", f"optim.lr={args.rl_lr}", "train.eval_every=0", "train.checkpoint_every=0",
         "train.progress=false", f"data.num_eval={args.eval_tasks}",
         f"model.tiny.hidden_size={args.hidden}", f"model.tiny.num_layers={args.layers}",
         "model.tiny.num_heads=4", *extra])
@@ -166,7 +166,8 @@ def main() -> None:
     ap.add_argument("--sft-lr", type=float, default=2e-3)
     ap.add_argument("--demos", type=int, default=2000)
     ap.add_argument("--tool-demos", type=float, default=0.3)
-    ap.add_argument("--rl-steps", type=int, default=40)
+    ap.add_argument("--rl-steps", type=int, default=60)
+    ap.add_argument("--rl-lr", type=float, default=3e-4)
     ap.add_argument("--eval-tasks", type=int, default=200)
     ap.add_argument("--hidden", type=int, default=96)
     ap.add_argument("--layers", type=int, default=2)

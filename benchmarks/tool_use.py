@@ -120,8 +120,8 @@ def ask_report(samples: list[Sample]) -> tuple[float, float, float]:
 def build(example: str, args: argparse.Namespace, run_dir: str, extra: list[str]) -> Components:
     cfg = load_config(ROOT / "examples" / example, [
         f"run_dir={run_dir}", f"threads={args.threads}", f"seed={args.seed}",
-        f"train.steps={args.rl_steps}", f"optim.lr={args.rl_lr}", "train.eval_every=0", "train.checkpoint_every=0",
-        "train.progress=false", f"data.num_eval={args.eval_tasks}",
+        f"train.steps={args.rl_steps}", f"optim.lr={args.rl_lr}", "train.eval_every=0",
+        "train.checkpoint_every=0", "train.progress=false", f"data.num_eval={args.eval_tasks}",
         f"model.tiny.hidden_size={args.hidden}", f"model.tiny.num_layers={args.layers}",
         "model.tiny.num_heads=4", *extra])
     return build_components(cfg)

@@ -100,15 +100,15 @@ class TurnCodec:
             return self.encode(observation)
         return self.encode(self._render([{"role": "user", "content": observation}], True))
 
-    def env_turn(self, observation: str, model_stopped: bool) -> list[int]:
-        """The observation as the next turn. `model_stopped`: the model's turn ended on
-        EOS (whose text opens the template's assistant closer)."""
+    def env_turn(self, observation: str, stop_text: str = "") -> list[int]:
+        """The observation as the next turn. `stop_text`: the text of the stop token that
+        ended the model's turn ('' if it was cut), which already opens the template's
+        assistant closer (e.g. '<|im_end|>' of '<|im_end|>\\n')."""
         if not self.chat:
             return self.encode(observation)
         closer = self._closer
-        eos = self.tok.eos_token or ""
-        if model_stopped and eos and closer.startswith(eos):
-            closer = closer[len(eos):]
+        if stop_text and closer.startswith(stop_text):
+            closer = closer[len(stop_text):]
         return self.encode(closer + self._user_open.format(observation=observation))
 
     def rerender(self, messages: Sequence[dict[str, str]], ids: Sequence[int]) -> list[int]:
@@ -243,7 +243,8 @@ class EpisodeRunner:
         elif len(e.turn_spans) >= cfg.max_turns:
             self._limit(e, "turn_limit")
         else:
-            obs_ids = self.codec.env_turn(res.observation, stopped)
+            stop_text = self.tok.decode(ids[-1:]) if stopped and ids else ""
+            obs_ids = self.codec.env_turn(res.observation, stop_text)
             if len(e.response) + len(obs_ids) >= cfg.max_total_tokens:
                 self._limit(e, "token_limit")  # no room left for another model turn
                 return

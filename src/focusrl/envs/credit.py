@@ -10,13 +10,18 @@ With one reward at the end and discount 1 this is exactly the outcome advantage.
 
 Where it comes from: reward-to-go is REINFORCE's causality argument (Williams 1992; Sutton &
 Barto ch. 13): a turn is not credited with rewards that came before it, e.g. the cost of a
-clarifying question asked earlier. Turn-level (not token-level) discounting follows ArCHer
-(Zhou et al., 2024), whose high-level critic works per utterance; GiGPO (Feng et al., 2025)
-normalises step returns within groups of identical states. Departures: no learned critic
-(ArCHer) and no anchor-state groups (GiGPO): the baseline is the group's mean episode
-return, as in GRPO, so a turn's advantage is its return-to-go measured against what the
-group's episodes earned in total. The seeds' RLCoDe (long-horizon delayed reward) is the
-motivating setting; none of its specific machinery is implemented here.
+clarifying question asked earlier. Turn-level (utterance-level, not token-level) returns
+follow ArCHer (Zhou et al., 2024; seed 001), whose high-level critic aggregates reward over
+utterances; GiGPO (Feng et al., 2025) normalises step returns within groups of identical
+states; the multi-turn agent study of seeds 003/004 finds dense turn-level rewards speed
+training. RLCoDe / CoDeTr (seed 000) treats an episode's delayed reward as a weighted sum
+of per-step contributions and LEARNS the weights (in-sequence attention).
+Departures: no learned critic (ArCHer), no anchor-state groups (GiGPO), and no learned
+contribution weights (CoDeTr): a reward that arrives only at the end is spread over the
+turns by the fixed geometric weights discount^(K-1-k). The baseline is the group's mean
+episode return, as in GRPO, so a turn's advantage is its return-to-go measured against
+what the group's episodes earned in total; with discount < 1 that also favours shorter
+episodes.
 """
 
 from __future__ import annotations

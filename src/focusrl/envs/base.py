@@ -38,7 +38,9 @@ class StepResult:
 
 class Environment:
     """Base class of text environments. Subclasses set `name` and implement `reset` and
-    `step`; `make_tasks` generates their prompts (train + held-out) for `train()`."""
+    `step`; `make_tasks` generates their prompts (train + held-out) for `train()`. The
+    constructor and `make_tasks` both receive every key of env.args, so each accepts
+    the other's keys."""
 
     name: ClassVar[str] = "environment"
 

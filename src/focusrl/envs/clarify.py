@@ -27,6 +27,7 @@ class ClarifyEnv(Environment):
     name: ClassVar[str] = "clarify"
 
     def __init__(self, ask_cost: float = 0.2, digits: int = 2, need_fraction: float = 0.5):
+        # digits and need_fraction shape the tasks (make_tasks); env.args go to both
         self.ask_cost = ask_cost
         """Reward (negative) for asking the user."""
         self.value = ""

@@ -17,6 +17,7 @@ from focusrl.configtools import ConfigError, apply_overrides, from_dict, load_ya
 from focusrl.curriculum.config import CurriculumConfig
 from focusrl.data.config import DataConfig
 from focusrl.distributed.config import ResourcesConfig, check_async_settings
+from focusrl.envs.config import EnvConfig
 from focusrl.models.lora import LoRAConfig
 from focusrl.report.config import DoctorConfig
 from focusrl.report.loggers import validate_loggers
@@ -280,6 +281,8 @@ class Config:
     """The RL loop."""
     sft: SFTConfig = field(default_factory=SFTConfig)
     """The SFT trainer."""
+    env: EnvConfig = field(default_factory=EnvConfig)
+    """Multi-turn episodes in a text environment (empty env.name = single-turn)."""
     doctor: DoctorConfig = field(default_factory=DoctorConfig)
     """The run doctor's rules and thresholds."""
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)

@@ -88,6 +88,9 @@ class Sample:
     """Per response token: 1 if it enters the loss, 0 if not (environment or tool tokens
     of a multi-turn episode). None means every response token does. Batching and every
     loss honour it."""
+    token_advantages: list[float] | None = None
+    """Per response token advantages (multi-turn turn-level credit, envs/credit.py); when
+    set they replace `advantage` in the loss. None: `advantage` for every token."""
     policy_version: int = 0
     """The version of the policy weights that generated this sample: the number of
     optimizer updates the engine had received (train's weight-sync stage)."""

@@ -28,7 +28,7 @@ class TrainBatch:
     tokens: torch.Tensor  # (B, T) response ids (pad after the end)
     mask: torch.Tensor  # (B, T) float, 1 on response tokens that enter the loss (loss_mask)
     sampler_logp: torch.Tensor  # (B, T) log-probs reported by the engine
-    advantages: torch.Tensor  # (B,)
+    advantages: torch.Tensor  # (B,), or (B, T) when a sample has token_advantages
     support: torch.Tensor | None  # (B, T, K) RLPT promising sets, -1 padded
 
     def __len__(self) -> int:
@@ -80,12 +80,30 @@ def build_batch(samples: Sequence[Sample], pad_id: int, device: torch.device) ->
         if support is not None and s.support is not None:
             support[i, :n, : s.support.shape[-1]] = s.support.long()
     position_ids = (attn.cumsum(-1) - 1).clamp(min=0)
-    adv = torch.tensor([s.advantage for s in samples], dtype=torch.float32)
+    adv = _advantages(samples, resp_len)
     return TrainBatch(
         ids.to(device), attn.to(device), position_ids.to(device), width, tokens.to(device),
         mask.to(device), logp.to(device), adv.to(device),
         support.to(device) if support is not None else None,
     )
+
+
+def _advantages(samples: Sequence[Sample], resp_len: int) -> torch.Tensor:
+    """(B,) sequence advantages, or (B, T) when any sample carries per-token ones (the
+    others repeat their sequence advantage over their tokens)."""
+    if all(s.token_advantages is None for s in samples):
+        return torch.tensor([s.advantage for s in samples], dtype=torch.float32)
+    adv = torch.zeros((len(samples), resp_len))
+    for i, s in enumerate(samples):
+        if s.token_advantages is None:
+            adv[i] = s.advantage
+            continue
+        if len(s.token_advantages) != len(s.response_ids):
+            raise ValueError(f"sample of prompt {s.prompt_id!r}: token_advantages has "
+                             f"{len(s.token_advantages)} entries for {len(s.response_ids)} "
+                             "response tokens; it needs one per response token.")
+        adv[i, : len(s.token_advantages)] = torch.tensor(s.token_advantages)
+    return adv
 
 
 def _checked_loss_mask(s: Sample) -> list[int]:

@@ -18,6 +18,7 @@ from focusrl.data.formatting import FormatStats, prepare_prompts
 from focusrl.data.sources import TaskData, load_task_data
 from focusrl.distributed.data_parallel import build_policy_update
 from focusrl.distributed.workers import EngineWrapper, build_rollout_engine
+from focusrl.envs.training import build_episode_runner, env_task_data
 from focusrl.models import build_char_tokenizer, build_tiny_model, load_model_and_tokenizer
 from focusrl.models.loading import resolve_device
 from focusrl.models.lora import apply_lora
@@ -25,9 +26,11 @@ from focusrl.models.precision import compute_dtype
 from focusrl.rewards.base import RewardPipeline
 from focusrl.rewards.registry import build_rewards
 from focusrl.rollout.base import RolloutEngine
+from focusrl.rollout.episodes import EpisodeRunner
 from focusrl.runtime import configure_cpu
 from focusrl.trainer.policy_scoring import PolicyScorer
 from focusrl.trainer.update import policy_update
+from focusrl.types import GenerationRequest, Sample, SamplingParams
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +76,18 @@ class Components:
     """AsyncScorer, created on first use when rewards.overlap_with_generation is on."""
     policy_update: Any = policy_update
     """The update stage: policy_update, or its data-parallel form (resources.trainer_procs)."""
+    episodes: EpisodeRunner | None = None
+    """Runs multi-turn episodes through the engine when env.name is set."""
+
+    def generate(self, reqs: list[GenerationRequest], params: SamplingParams) -> list[Sample]:
+        """One sample per response: an episode (env.name set) or a single engine turn."""
+        if self.episodes is not None:
+            return self.episodes.run(self.engine, reqs, params)
+        return self.engine.generate(reqs, params)
+
+    def episode_stats(self) -> list[Any]:
+        """The episode counters since the last call (a `counts()` record), if any."""
+        return [self.episodes.take_stats()] if self.episodes is not None else []
 
     def close(self) -> None:
         """Release the engine and the reward workers."""
@@ -108,9 +123,12 @@ def build_components(cfg: Config, model_path: str | None = None,
     if cfg.model.lora.enabled:  # after the reference: the reference is the base model
         model = apply_lora(model, cfg.model.lora)
     stats = FormatStats()
-    raw = load_task_data(cfg.data)
-    data = TaskData(prepare_prompts(raw.train, cfg.data, tokenizer, stats),
-                    prepare_prompts(raw.eval, cfg.data, tokenizer, stats))
+    if cfg.env.name:  # the environment's tasks; its runner renders turns (rollout/episodes)
+        raw = data = env_task_data(cfg)
+    else:
+        raw = load_task_data(cfg.data)
+        data = TaskData(prepare_prompts(raw.train, cfg.data, tokenizer, stats),
+                        prepare_prompts(raw.eval, cfg.data, tokenizer, stats))
     if not data.train:
         raise ValueError(f"all {len(raw.train)} training prompts were over "
                          f"data.max_prompt_tokens={cfg.data.max_prompt_tokens}; raise it.")
@@ -125,6 +143,7 @@ def build_components(cfg: Config, model_path: str | None = None,
     sampler = build_sampler(cfg.curriculum, data.train, cfg.rollout.samples_per_prompt,
                             cfg.seed, engine=engine, policy=policy)
     loss_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
+    episodes = build_episode_runner(cfg, tokenizer) if cfg.env.name else None
     return Components(cfg, model, tokenizer, device, ref_model, engine, policy, dtype, data,
                       rewards, sampler, stats, loss_gen,
-                      policy_update=build_policy_update(cfg, device))
+                      policy_update=build_policy_update(cfg, device), episodes=episodes)

@@ -17,6 +17,8 @@ from focusrl.algorithms.advantages import ADVANTAGES
 from focusrl.algorithms.filtering import collect_informative_groups, overlong_filter_mask
 from focusrl.config import Config, ConfigError
 from focusrl.distributed.asynchronous import build_rollout_source
+from focusrl.envs.credit import assign_turn_advantages
+from focusrl.envs.training import evaluate_episodes
 from focusrl.report.samples import SampleKeeper
 from focusrl.rewards.async_scoring import AsyncScorer
 from focusrl.rewards.base import RewardStats
@@ -192,10 +194,10 @@ def generate_and_score(
     worker thread while chunk i+1 is generated. Returns the samples, the reward stats and
     the seconds spent waiting for rewards (the reward time that was not hidden)."""
     if not c.cfg.rewards.overlap_with_generation:
-        samples = c.engine.generate(reqs, params)
+        samples = c.generate(reqs, params)
         t = time.perf_counter()
         stats = c.rewards.score(samples)
-        return samples, [stats], time.perf_counter() - t
+        return samples, [stats, *c.episode_stats()], time.perf_counter() - t
     if c.scorer is None:
         c.scorer = AsyncScorer(c.rewards)
     chunks, size = [[]], 0
@@ -207,12 +209,12 @@ def generate_and_score(
         size += r.num_samples
     samples, futures = [], []
     for chunk in chunks:
-        out = c.engine.generate(chunk, params)
+        out = c.generate(chunk, params)
         futures.append(c.scorer.submit(out))
         samples.extend(out)
     t = time.perf_counter()
     stats = [f.result() for f in futures]
-    return samples, stats, time.perf_counter() - t
+    return samples, [*stats, *c.episode_stats()], time.perf_counter() - t
 
 
 def sampling_params(cfg: Config) -> SamplingParams:
@@ -230,6 +232,9 @@ def assign_advantages(samples: Sequence[Sample], cfg: Config) -> None:
     adv = ADVANTAGES[cfg.algorithm.advantage](rewards, groups, cfg.algorithm)
     for s, a in zip(samples, adv.tolist()):
         s.advantage = a
+    if cfg.env.name and cfg.env.credit == "turn":  # per-token advantages from turn returns
+        assign_turn_advantages(samples, cfg.env.discount, cfg.algorithm.std_normalize,
+                               cfg.algorithm.std_eps)
     if cfg.algorithm.overlong_filter:
         drop = overlong_filter_mask(torch.tensor([s.finished for s in samples]))
         for s, d in zip(samples, drop.tolist()):
@@ -264,6 +269,9 @@ def sample_metrics(samples: Sequence[Sample], c: Components, step: int) -> dict[
 def run_eval(c: Components, step: int) -> dict[str, float]:
     """Held-out metrics; a few of the greedy samples go to the samples log (samples.jsonl)."""
     cfg, keeper = c.cfg, SampleKeeper(c.cfg.train.samples_per_eval)
+    if c.episodes is not None:
+        return evaluate_episodes(c.episodes, c.engine, c.data.eval, c.rewards,
+                                 cfg.rollout.max_response_tokens, seed=cfg.seed * 7919 + step)
     out = evaluate_policy(c.engine, c.data.eval, c.rewards, cfg.rollout.max_response_tokens,
                           cfg.train.eval_samples_per_prompt, cfg.train.eval_temperature,
                           seed=cfg.seed * 7919 + step, observe=keeper)

@@ -18,7 +18,8 @@ def test_engines_benchmark_prints_both_engines_for_both_models(run_benchmark, sh
                           "2", "--mlp", "64", "--steps", "2", "--tokens", "4", "--repeats",
                           "1", timeout=600)
     assert LAST.match(lines[-1]), lines[-1]
-    rows = [ln.split() for ln in lines if ln.startswith(("tiny ", "40M "))]
+    rows = [ln.split() for ln in lines if ln.split()[:2] in (["tiny", "hf"], ["tiny", "vllm"],
+                                                             ["40M", "hf"], ["40M", "vllm"])]
     assert [(r[0], r[1]) for r in rows] == [("tiny", "hf"), ("tiny", "vllm"), ("40M", "hf"),
                                             ("40M", "vllm")]
     assert all(float(r[2]) > 0 and float(r[3]) > 0 for r in rows)

@@ -64,8 +64,12 @@ def test_no_gradient_reaches_environment_tokens(credit):
     opt = torch.optim.SGD(model.parameters(), lr=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
     try:
+        # chunk_tokens=0: the full-logits path, so the lm_head module runs and the hook
+        # sees every position; the chunked default never sends masked positions through
+        # the head at all (tests/trainer/test_token_head.py)
         policy_update(model, opt, sched, batch, AlgorithmConfig(), passes=1,
-                      micro_batch_samples=64, grad_clip=0.0, temperature=1.0, max_length=60)
+                      micro_batch_samples=64, grad_clip=0.0, temperature=1.0, max_length=60,
+                      chunk_tokens=0)
     finally:
         hook.remove()
     [g] = grads  # (B, T + 1, V): column j predicts response token j

@@ -92,14 +92,18 @@ def vllm_env_defaults(vcfg: VLLMConfig, threads: int = 0) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def _keep_global_rng() -> Iterator[None]:
-    """In-process vLLM seeds the global Python, NumPy and torch generators at start-up;
-    restore them so building the engine does not shift the trainer's random stream."""
+def _keep_process_state() -> Iterator[None]:
+    """In-process vLLM seeds the global Python, NumPy and torch generators at start-up,
+    and its CPU worker replaces `torch.set_num_threads` with a no-op for the whole process;
+    restore both, so building the engine does not shift the trainer's random stream or
+    freeze everyone's thread count (the threads vLLM bound keep running)."""
     py, np_state, cpu = random.getstate(), np.random.get_state(), torch.get_rng_state()
     cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    set_num_threads = torch.set_num_threads
     try:
         yield
     finally:
+        torch.set_num_threads = set_num_threads
         random.setstate(py)
         np.random.set_state(np_state)
         torch.set_rng_state(cpu)
@@ -123,8 +127,14 @@ def _quiet_rotary_reload_warning() -> None:
     (greedy output matches the trainer's after a push). Drop that one message."""
     import logging
 
-    logging.getLogger("vllm.model_executor.model_loader.reload.layerwise").addFilter(
-        lambda record: "RotaryEmbedding" not in record.getMessage())
+    log = logging.getLogger("vllm.model_executor.model_loader.reload.layerwise")
+    if not any(isinstance(f, _RotaryReloadFilter) for f in log.filters):
+        log.addFilter(_RotaryReloadFilter())
+
+
+class _RotaryReloadFilter:
+    def filter(self, record: Any) -> bool:
+        return "RotaryEmbedding" not in record.getMessage()
 
 
 class VLLMEngine:
@@ -199,7 +209,7 @@ class VLLMEngine:
             kwargs["gpu_memory_utilization"] = self.vcfg.gpu_memory_utilization
             kwargs["enable_sleep_mode"] = self.vcfg.sleep_mode
         try:
-            with _keep_global_rng():
+            with _keep_process_state():
                 return self._vllm.LLM(**kwargs)
         except Exception as e:  # vLLM raises plain ValueError/RuntimeError
             if "not supported" in str(e) or "architecture" in str(e).lower():

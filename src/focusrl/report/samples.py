@@ -42,6 +42,7 @@ def append_samples(path: str | Path, step: int, rows: Sequence[dict[str, Any]]) 
         kept = [r for r in kept if r["step"] >= oldest_kept]
     lines = [json.dumps(r) for r in [*kept, *rows]]
     tmp = path.with_suffix(".jsonl.tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)  # an evaluation before any metrics line
     tmp.write_text("".join(line + "\n" for line in lines))
     tmp.replace(path)
 

@@ -154,7 +154,12 @@ def test_hung_reward_is_abandoned_with_the_fallback_in_async_mode(pool_component
     assert [r["step"] for r in rows] == [1, 2, 3]
     assert rows[0]["reward_failures/hangs_on_first_call"] == 32  # counted per sample
     assert rows[0]["reward_mean"] == -1.0  # the fallback
-    assert all(r["reward_mean"] == 1.0 for r in rows[1:])
+    # while the abandoned call still runs, the part is "busy": later batches get the
+    # fallback at once, counted (rewards/base.py: never a second thread per part); once it
+    # returns, the part scores again
+    for r in rows[1:]:
+        assert r["reward_mean"] == 1.0 or (
+            r["reward_mean"] == -1.0 and r["reward_failures/hangs_on_first_call"] == 32)
 
 
 def test_two_rollout_workers_and_two_trainer_ranks_match_one_trainer(pool_components, tmp_path):

@@ -24,6 +24,7 @@ import torch
 
 from focusrl.config import Config, load_config
 from focusrl.report.html import write_report
+from focusrl.trainer.checkpoint import save_model_dir
 from focusrl.trainer.components import Components, build_components
 from focusrl.trainer.rl import run_eval, train
 from focusrl.trainer.rundir import RL_ARTEFACTS, SFT_ARTEFACTS, claim_run_dir
@@ -105,8 +106,7 @@ def save_warm_start(out_dir: str | Path, seed: int = 0, overrides: list[str] | N
     c = build_components(cfg)
     warm_start(c, cfg, seed, Path(out_dir) / "sft_metrics.jsonl")
     path = Path(out_dir) / "sft_model"
-    c.model.save_pretrained(path)
-    c.tokenizer.save_pretrained(path)
+    save_model_dir(c.model, c.tokenizer, path)
     return path
 
 
@@ -125,8 +125,7 @@ def quickstart(seed: int = 0, out_dir: str | None = None,
     print(f"[2/3] SFT warm start: {cfg.sft.steps} steps on demonstrations from a teacher who "
           f"forgets carries {TEACHER_CARRY_ERROR_RATE:.0%} of the time", flush=True)
     warm_start(c, cfg, seed, Path(out_dir) / "sft_metrics.jsonl")
-    c.model.save_pretrained(Path(out_dir) / "sft_model")
-    c.tokenizer.save_pretrained(Path(out_dir) / "sft_model")
+    save_model_dir(c.model, c.tokenizer, Path(out_dir) / "sft_model")
     before = run_eval(c, 0)["eval/accuracy"]
     print(f"      held-out greedy accuracy after SFT: {before:.1%} "
           f"({time.perf_counter() - t0:.0f}s)", flush=True)

@@ -127,9 +127,7 @@ def save_checkpoint(
         if tmp.exists():
             shutil.rmtree(tmp)
         tmp.mkdir()
-        with no_progress_bars():  # no "Writing model shards" bar per checkpoint in the log
-            model.save_pretrained(tmp / "model", safe_serialization=True)
-        tokenizer.save_pretrained(tmp / "model")
+        save_model_dir(model, tokenizer, tmp / "model")
         if optimizer is not None:
             _save_torch(optimizer.state_dict(), tmp / "optimizer.pt")
         _save_torch({**trainer_state, "rng": rng_state(), "step": step}, tmp / "trainer_state.pt")
@@ -309,6 +307,14 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
         except CheckpointError as e:
             log.warning("checkpoint %s is damaged: %s; trying the previous one", ckpt, e)
     return None
+
+
+def save_model_dir(model: Any, tokenizer: Any, path: str | Path) -> None:
+    """`save_pretrained` of the model and tokenizer into `path` (a model directory any HF
+    loader reads), without transformers' per-file "Writing model shards" progress bar."""
+    with no_progress_bars():
+        model.save_pretrained(path, safe_serialization=True)
+    tokenizer.save_pretrained(path)
 
 
 def read_policy_weights(model_dir: Path, dtype: torch.dtype) -> dict[str, torch.Tensor]:

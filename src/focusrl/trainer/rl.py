@@ -279,13 +279,6 @@ def run_eval(c: Components, step: int) -> dict[str, float]:
     return out
 
 
-def _informative_groups(samples: Sequence[Sample]) -> set[int]:
-    by_group: dict[int, set[float]] = {}
-    for s in samples:
-        by_group.setdefault(s.group_id, set()).add(s.reward)
-    return {g for g, vals in by_group.items() if len(vals) > 1}
-
-
 def _nonzero_group_frac(samples: Sequence[Sample]) -> float:
     groups: dict[int, bool] = {}
     for s in samples:

@@ -18,6 +18,7 @@ from focusrl.algorithms.logprobs import token_logprobs
 from focusrl.config import Config, SFTConfig
 from focusrl.curriculum.base import PromptSampler
 from focusrl.trainer.batching import build_batch, response_logits
+from focusrl.trainer.checkpoint import save_model_dir
 from focusrl.trainer.logging import MetricsWriter, Progress
 from focusrl.trainer.optim import build_optimizer
 from focusrl.types import Prompt, Sample
@@ -123,8 +124,7 @@ def sft_main(cfg: Config, overwrite: bool = False) -> dict[str, Any]:
     c.engine.sync_weights(c.model, c.engine.policy_version)  # evaluate the SFT weights
     after = run_eval(c, cfg.sft.steps)
     out = run_dir / "sft_model"
-    c.model.save_pretrained(out)
-    c.tokenizer.save_pretrained(out)
+    save_model_dir(c.model, c.tokenizer, out)
     return {"before": before, "after": after, "first_loss": history[0]["sft_loss"],
             "final_loss": history[-1]["sft_loss"], "steps": len(history), "model": str(out),
             "metrics": str(run_dir / "sft_metrics.jsonl")}

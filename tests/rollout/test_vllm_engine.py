@@ -117,6 +117,67 @@ def test_after_a_weight_sync_greedy_equals_the_trainer_policy(engine):
                for a, b in zip(g.logprobs, w.logprobs)) < 1e-4
 
 
+class _Recorder:
+    """The engine, with every generate call's prompt ids and samples kept."""
+
+    def __init__(self, engine):
+        self.engine, self.calls = engine, []
+
+    @property
+    def policy_version(self):
+        return self.engine.policy_version
+
+    def generate(self, requests, params):
+        out = self.engine.generate(requests, params)
+        self.calls.append(([list(r.prompt_ids) for r in requests], out))
+        return out
+
+
+def test_multi_turn_episodes_are_token_in_token_out_through_vllm(engine):
+    """Episodes (rollout/episodes.py) run unchanged on vLLM: each turn's request is exactly
+    the episode's ids so far, the sampled ids and log-probs are vLLM's, environment ids are
+    masked, and a teacher-forced forward of the whole episode reproduces vLLM's log-probs
+    on the model's tokens, so vLLM saw exactly these tokens as its context."""
+    from focusrl.envs.base import Environment, StepResult
+    from focusrl.envs.config import EnvConfig
+    from focusrl.rollout.episodes import EpisodeRunner
+
+    class Chatty(Environment):
+        name = "chatty"
+
+        def reset(self, task):
+            return task.text
+
+        def step(self, action):
+            return StepResult("ok\n", 0.25, False, {})
+
+    tok = engine.tokenizer
+    rec = _Recorder(engine)
+    runner = EpisodeRunner(Chatty, tok, EnvConfig(max_turns=3, max_total_tokens=200))
+    reqs = [GenerationRequest(Prompt("a", "1+2="), 2, 5), GenerationRequest(Prompt("b", "9+9="),
+                                                                            1, 6)]
+    episodes = runner.run(rec, reqs, SamplingParams(max_new_tokens=5, temperature=1.0,
+                                                    ignore_eos=True))
+    assert [(s.prompt_id, s.group_id) for s in episodes] == [("a", 5), ("a", 5), ("b", 6)]
+    assert len(rec.calls) == 3  # one batched vLLM call per round
+    obs = tok("ok\n", add_special_tokens=False).input_ids
+    for i, s in enumerate(episodes):
+        ids, lps, mask = [], [], []
+        for turn, (histories, outs) in enumerate(rec.calls):
+            assert histories[i] == s.prompt_ids + ids
+            ids, lps, mask = (ids + outs[i].response_ids, lps + outs[i].logprobs,
+                              mask + [1] * len(outs[i].response_ids))
+            if turn < 2:
+                ids, lps, mask = ids + obs, lps + [0.0] * len(obs), mask + [0] * len(obs)
+        assert (s.response_ids, s.logprobs, s.loss_mask) == (ids, lps, mask)
+        assert s.meta["env_end"] == "turn_limit" and s.policy_version == engine.policy_version
+    batch, logits = _recompute(engine.model, episodes, 1.0)
+    logp = token_logprobs(logits, batch.tokens)
+    m = batch.mask > 0
+    assert int(m.sum()) == 3 * 3 * 5  # model tokens only: 3 episodes x 3 turns x 5
+    assert torch.allclose(logp[m], batch.sampler_logp[m], atol=1e-4)
+
+
 def test_rlpt_samples_only_inside_the_support(engine):
     params = SamplingParams(max_new_tokens=8, temperature=1.5, promising_k=3,
                             promising_top_p=0.5, promising_max_k=6)

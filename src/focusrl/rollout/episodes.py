@@ -18,10 +18,13 @@ The history is never re-rendered. At the end of each episode the runner re-rende
 compares with the kept ids: a difference is counted (`episode_token_drift`) and warned
 about, and the kept ids are still what trains (what the model actually saw and sampled).
 
-Synchronous: episodes of one step run on one policy version. Asynchronous training would
-need the runner to keep episodes alive across weight syncs and record the policy version
-per turn (each turn's `policy_version` is already read from the engine's sample; the
-episode keeps the oldest).
+Synchronous: episodes of one step run on one policy version. Asynchronous
+(rollout.max_staleness > 0, distributed/asynchronous.py): the producer thread runs the
+episodes on the Ray rollout workers, and a weight sync may land between two turns of one
+episode. Each model token keeps the log-prob of the policy that sampled it (its own turn's
+behaviour policy, which is what the importance weight needs), and the episode's
+`policy_version` is the OLDEST of its turns, so the staleness bound is checked against the
+stalest token (tests/envs/test_episodes_async.py).
 """
 
 from __future__ import annotations

@@ -102,7 +102,8 @@ class AlgorithmConfig:
     lp_reg_min_p: float = 0.02
     """Lp-Reg (arXiv 2510.03222): the proxy drops tokens below min_p * max probability."""
     lp_reg_rho: float = 0.01
-    """Lp-Reg: regularise the lowest-probability rho share of the eligible tokens."""
+    """Lp-Reg: take the lowest-probability rho share of negative-advantage tokens (none if
+    it is <= 1 token), then regularise those below the proxy (the authors' rule)."""
     lp_reg_coef: float = 1.0
     """Lp-Reg: weight of k3-KL(policy || proxy) on the selected tokens."""
     max_length_normalizer: int = 0

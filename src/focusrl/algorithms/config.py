@@ -53,7 +53,8 @@ class AlgorithmConfig:
     """Which advantage estimator and policy loss to use, and their coefficients."""
 
     advantage: str = "grpo"
-    """Advantage estimator: grpo, dr_grpo, rloo, reinforce_pp, reinforce_pp_baseline."""
+    """Advantage estimator: grpo, dr_grpo, grpo_batch_std, rloo, reinforce_pp,
+    reinforce_pp_baseline."""
     loss: str = "grpo"
     """Policy loss: grpo, dapo, dr_grpo (PPO clip), gspo, cispo, clip_cov, kl_cov, lp_reg."""
     aggregation: Literal["token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"] = (

@@ -13,14 +13,14 @@ working, digit by digit from the right:
     ...
     Answer: 8783
 
-(about 25-70 tokens). The phrasing of each step varies between a few equivalent forms, as
-natural-language reasoning does. The demonstrations come from a *forgetful teacher* who,
+(about 25-90 tokens). The phrasing of each step varies between twelve equivalent forms
+(`STYLES`), as natural-language reasoning does. The demonstrations come from a *forgetful teacher* who,
 in `TEACHER_ERROR_RATE` of the examples that need a carry, drops one carry (and carries
 the mistake through to the answer), so the warm start is imperfect and a verifier (the
 numeric reward on the final number) has something to train back in: the quickstart's
 story at a scale where the methods' preconditions hold.
 
-Model: a Llama-architecture causal LM (~0.26M parameters, 3 layers, width 64) with a
+Model: a Llama-architecture causal LM (~0.3M parameters, 4 layers, width 64) with a
 byte-level BPE vocabulary of `VOCAB_SIZE` tokens trained at build time with `tokenizers`
 on the teacher's text. Numbers are split into chunks of up to 3 digits (as the Llama 3 /
 GPT-4 tokenisers do), so `4827` is `482`,`7`; the working restates the digits one by
@@ -78,8 +78,8 @@ SETTINGS = [
     "train.progress=false",
     "train.checkpoint_every=0",
     "train.eval_every=0",
-    "sft.steps=600",
-    "sft.lr=3e-3",
+    "sft.steps=2500",
+    "sft.lr=2e-3",
     "sft.batch_sequences=32",
 ]
 """The testbed's run settings (one place; ablations add theirs on top)."""
@@ -91,8 +91,19 @@ STYLES = [
     ("write {d}.", "write {d} carry 1."),
     ("put down {d}.", "put down {d}, carry 1."),
     ("digit {d}.", "digit {d}, carry the 1."),
+    ("keep {d}.", "keep {d}, carry 1."),
+    ("note {d}.", "note {d}, carry 1."),
+    ("record {d}.", "record {d} and carry 1."),
+    ("place {d}.", "place {d}, 1 carried."),
+    ("set {d}.", "set {d}, carry one."),
+    ("mark {d}.", "mark {d}, carry 1 over."),
+    ("so {d}.", "so {d}, carry 1."),
+    ("that gives {d}.", "that gives {d}, carry 1."),
+    ("the digit is {d}.", "the digit is {d}, carry 1."),
 ]
-"""Equivalent phrasings of a column step (no carry, carry)."""
+"""Equivalent phrasings of a column step (no carry, carry), drawn uniformly: twelve
+distinct first words, so the position after `=13,` is genuinely open over more than
+RLPT's K=8 tokens, as phrasing is in natural-language reasoning."""
 
 
 def worked_solution(a: int, b: int, rng: random.Random, forget: bool = False) -> str:
@@ -172,13 +183,13 @@ def train_tokenizer(seed: int, vocab_size: int = VOCAB_SIZE, corpus_size: int = 
 
 
 def build_model(tokenizer: Any, seed: int):
-    """The tiny Llama-architecture model (~0.26M parameters: CPU-sized for 30-70 token
+    """The tiny Llama-architecture model (~0.3M parameters: CPU-sized for 30-70 token
     responses, where the quickstart's 1M-parameter model answers in 5 tokens)."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     config = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=64, intermediate_size=192,
-        num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=4,
+        num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=4,
         max_position_embeddings=512, tie_word_embeddings=True,
         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
         bos_token_id=tokenizer.bos_token_id, use_cache=True)

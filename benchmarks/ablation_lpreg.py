@@ -16,8 +16,8 @@ Paper's claim (arXiv 2510.03222): Lp-Reg keeps entropy from collapsing and train
 ending with higher accuracy than GRPO-family baselines.
 
 Writes one JSON per (arm, seed) to `--out` as it finishes: {"arm", "seed", "steps",
-"final": {final_accuracy, start_accuracy (greedy), final_pass1, start_pass1, entropy_first, entropy_late (mean of the last
-quarter of steps), reward_late, lp_reg_selected (mean share of tokens regularised)},
+"final": {final_accuracy, start_accuracy (greedy), final_pass1, start_pass1, entropy_first,
+entropy_late (mean of the last quarter of steps), reward_late, lp_reg_selected (mean share of tokens regularised)},
 "records": the per-step trainer metrics}. Runs already there are skipped (resume).
 """
 
@@ -74,8 +74,8 @@ def main(argv: list[str] | None = None) -> None:
             if path.exists():
                 print(f"{arm} seed {seed}: already in {path}", flush=True)
                 continue
-            cfg = testbed_config(seed, ROOT.parent / "ablation_lpreg" / f"{arm}_s{seed}", [*ARMS[arm], *EVAL],
-                                 quick=args.quick, model_path=model)
+            cfg = testbed_config(seed, ROOT.parent / "ablation_lpreg" / f"{arm}_s{seed}",
+                                 [*ARMS[arm], *EVAL], quick=args.quick, model_path=model)
             per_step = cfg.rollout.prompts_per_step * cfg.rollout.samples_per_prompt
             t0 = time.perf_counter()
             records = train_to_budget(cfg, model, args.steps * per_step,

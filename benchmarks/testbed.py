@@ -14,9 +14,9 @@ working, digit by digit from the right:
     Answer: 8783
 
 (about 25-90 tokens). The phrasing of each step varies between twelve equivalent forms
-(`STYLES`), as natural-language reasoning does. The demonstrations come from a *forgetful teacher* who,
-in `TEACHER_ERROR_RATE` of the examples that need a carry, drops one carry (and carries
-the mistake through to the answer), so the warm start is imperfect and a verifier (the
+(`STYLES`), as natural-language reasoning does. The demonstrations come from a
+*forgetful teacher* who, in `TEACHER_ERROR_RATE` of the examples that need a carry, drops
+one carry (and carries the mistake through to the answer), so the warm start is imperfect and a verifier (the
 numeric reward on the final number) has something to train back in: the quickstart's
 story at a scale where the methods' preconditions hold.
 

@@ -17,7 +17,8 @@ ending with higher accuracy than GRPO-family baselines.
 
 Writes one JSON per (arm, seed) to `--out` as it finishes: {"arm", "seed", "steps",
 "final": {final_accuracy, start_accuracy (greedy), final_pass1, start_pass1, entropy_first,
-entropy_late (mean of the last quarter of steps), reward_late, lp_reg_selected (mean share of tokens regularised)},
+entropy_late (mean of the last quarter of steps), reward_late, lp_reg_selected (mean share
+of tokens regularised)},
 "records": the per-step trainer metrics}. Runs already there are skipped (resume).
 """
 

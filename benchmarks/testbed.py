@@ -16,9 +16,9 @@ working, digit by digit from the right:
 (about 25-90 tokens). The phrasing of each step varies between twelve equivalent forms
 (`STYLES`), as natural-language reasoning does. The demonstrations come from a
 *forgetful teacher* who, in `TEACHER_ERROR_RATE` of the examples that need a carry, drops
-one carry (and carries the mistake through to the answer), so the warm start is imperfect and a verifier (the
-numeric reward on the final number) has something to train back in: the quickstart's
-story at a scale where the methods' preconditions hold.
+one carry (and carries the mistake through to the answer), so the warm start is imperfect
+and a verifier (the numeric reward on the final number) has something to train back in:
+the quickstart's story at a scale where the methods' preconditions hold.
 
 Model: a Llama-architecture causal LM (~0.3M parameters, 4 layers, width 64) with a
 byte-level BPE vocabulary of `VOCAB_SIZE` tokens trained at build time with `tokenizers`

@@ -266,14 +266,19 @@ def _measure(seed: int, quick: bool, path: Path, num_prompts: int, samples_per_p
         f"rollout.samples_per_prompt={samples_per_prompt}"])
     c = build_components(cfg)
     samples, _ = rollout(c, 1)
-    top_mass, ent = [], []
+    # positions whose sampled token starts a phrasing (" write", " put", ...): the open ones
+    first_words = torch.tensor(sorted({c.tokenizer(" " + p.split()[0]).input_ids[0]
+                                       for p, _ in STYLES}))
+    top_mass, ent, phrasing = [], [], []
     for i in range(0, len(samples), 32):
         batch = build_batch(samples[i:i + 32], c.tokenizer.pad_token_id, c.device)
         probs = torch.softmax(response_logits(c.model, batch, cfg.rollout.temperature), -1)
         m = batch.mask > 0
         top_mass.append(probs.topk(K_RLPT, dim=-1).values.sum(-1)[m])
         ent.append(-(probs * probs.clamp(min=1e-30).log()).sum(-1)[m])
-    mass, entropy = torch.cat(top_mass), torch.cat(ent)
+        phrasing.append(torch.isin(batch.tokens, first_words)[m])
+    mass, entropy, phr = torch.cat(top_mass), torch.cat(ent), torch.cat(phrasing)
+    low = mass < 0.95
     lengths = [s.num_response_tokens for s in samples]
     by_prompt: dict[int, list[float]] = {}
     for s in samples:
@@ -285,6 +290,10 @@ def _measure(seed: int, quick: bool, path: Path, num_prompts: int, samples_per_p
         f"share_top{K_RLPT}_mass_below_95": float((mass < 0.95).float().mean()),
         f"mean_top{K_RLPT}_mass": float(mass.mean()),
         "mean_entropy_nats": float(entropy.mean()),
+        "phrasing_positions": int(phr.sum()),
+        f"share_top{K_RLPT}_below_95_at_phrasing": float(low[phr].float().mean()),
+        f"share_top{K_RLPT}_below_95_elsewhere": float(low[~phr].float().mean()),
+        "share_of_low_mass_positions_that_are_phrasing": float(phr[low].float().mean()),
         "response_len_mean": statistics.mean(lengths),
         "response_len_min": min(lengths), "response_len_max": max(lengths),
         "truncated_share": sum(s.truncated for s in samples) / len(samples),
@@ -312,7 +321,9 @@ def main(argv: list[str] | None = None) -> None:
         k = f"share_top{K_RLPT}_mass_below_95"
         print(f"seed {seed}: vocab {res['vocab_size']}; top-{K_RLPT} mass < 95% at "
               f"{res[k]:.1%} of {res['positions']} response positions (mean mass "
-              f"{res[f'mean_top{K_RLPT}_mass']:.3f}); response length mean "
+              f"{res[f'mean_top{K_RLPT}_mass']:.3f}; at phrasing positions "
+              f"{res[f'share_top{K_RLPT}_below_95_at_phrasing']:.1%}, elsewhere "
+              f"{res[f'share_top{K_RLPT}_below_95_elsewhere']:.1%}); response length mean "
               f"{res['response_len_mean']:.1f} (min {res['response_len_min']}, max "
               f"{res['response_len_max']}) vs EDCO prefix {res['edco_prefix_tokens']}; "
               f"per-prompt success rate mean {res['success_rate_mean']:.2f}, sd "

@@ -58,6 +58,7 @@ def _loop(name, rewards, groups, eps):
             out[i] = {
                 "grpo": (rewards[i] - mean) / (std + eps),
                 "dr_grpo": rewards[i] - mean,
+                "grpo_batch_std": (rewards[i] - mean) / (statistics.stdev(rewards) + eps),
                 "rloo": rewards[i] - sum(others) / len(others) if others else 0.0,
                 "reinforce_pp": rewards[i],
                 "reinforce_pp_baseline": rewards[i] - mean,

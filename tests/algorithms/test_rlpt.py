@@ -94,7 +94,7 @@ def test_k_equal_vocabulary_reproduces_unrestricted_losses_and_gradients(name):
     gen = torch.Generator().manual_seed(7)
     logits, ref_logits, tokens, mask, support = _batch(gen)
     cfg = AlgorithmConfig(loss=name, kl_coef=0.1, entropy_coef=0.01, clip_cov_ratio=0.2,
-                          kl_cov_ratio=0.2, lp_reg_rho=0.5, lp_reg_min_p=0.3,
+                          kl_cov_ratio=0.2, lp_reg_rho=1.0, lp_reg_min_p=0.3,
                           aggregation="seq_mean_token_sum_norm" if name == "dr_grpo"
                           else "token_mean")
     adv = torch.tensor([1.0, -0.5, -1.0])

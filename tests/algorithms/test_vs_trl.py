@@ -4,6 +4,8 @@ this runs in CI.
 
 We build a real GRPOTrainer on a tiny model and replace only its per-token log-prob
 function, so the loss code under test is TRL's own `_compute_loss`, unmodified.
+The KL clamp (which TRL lacks) is checked here too; the advantage estimators are checked
+against TRL in test_vs_trl_advantages.py.
 """
 
 import tempfile
@@ -112,3 +114,46 @@ def test_loss_and_gradients_match_trl(name, beta, kl_is, batch):
     assert ours.item() == pytest.approx(trl_loss.item(), abs=1e-6)
     torch.testing.assert_close(our_logp.grad, trl_logp.grad, atol=1e-6, rtol=0)
     assert our_logp.grad[mask == 0].abs().sum() == 0
+
+
+def test_kl_clamp_against_trl(batch):
+    """TRL's k3 has no clamp. Ours clamps d = ref - logp to [-10, 10]: where |d| <= 10 the
+    loss and gradients equal TRL's; two tokens pushed beyond (d ~ -15 and ~ +12) make our
+    value equal TRL's own loss fed the clamped reference logp + clamp(d), and give those
+    tokens no KL gradient (only the policy term's, from a kl_coef 0 run)."""
+    logp0, old, ref, mask, adv = batch
+    far = ref.clone()
+    far[0, 1] -= 15.0
+    far[3, 0] += 12.0
+    d = (far - logp0).clamp(-10, 10)
+    trainer = _trl_trainer("grpo", "token", 0.04, 0.2, 0.2, False)
+    trl_logp = logp0.clone().requires_grad_()
+    trainer._get_per_token_logps_and_entropies = (
+        lambda *a, **k: (trl_logp, torch.zeros(B, T), None))
+    inputs = {
+        "prompt_ids": torch.ones(B, 2, dtype=torch.long),
+        "prompt_mask": torch.ones(B, 2, dtype=torch.long),
+        "completion_ids": torch.ones(B, T, dtype=torch.long),
+        "completion_mask": mask, "advantages": adv, "old_per_token_logps": old,
+        "num_items_in_batch": mask.sum(), "ref_per_token_logps": logp0 + d,
+    }
+    trl_loss = trainer._compute_loss(trainer.model, inputs)
+    trl_loss.backward()
+
+    def ours(ref_logp, coef):
+        cfg = AlgorithmConfig(loss="grpo", aggregation="seq_mean_token_mean", kl_coef=coef,
+                              kl_estimator="k3", kl_clamp=10.0)
+        lp = logp0.clone().requires_grad_()
+        out = LOSSES["grpo"](LossInput(lp, old, adv, mask.float(), float(mask.sum()),
+                                       float(B), T, ref_logp), cfg).loss
+        out.backward()
+        return out, lp.grad
+
+    loss, grad = ours(far, 0.04)
+    _, policy_grad = ours(None, 0.0)
+    assert loss.item() == pytest.approx(trl_loss.item(), rel=1e-6)
+    clamped = torch.zeros(B, T, dtype=torch.bool)
+    clamped[0, 1] = clamped[3, 0] = True
+    torch.testing.assert_close(grad[~clamped], trl_logp.grad[~clamped], atol=1e-6, rtol=0)
+    torch.testing.assert_close(grad[clamped], policy_grad[clamped], atol=1e-7, rtol=0)
+    assert (grad[clamped] - trl_logp.grad[clamped]).abs().min() > 1e-3  # TRL's does differ

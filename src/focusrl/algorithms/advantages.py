@@ -49,6 +49,18 @@ def dr_grpo_advantages(
     return (rewards.double() - mean).to(rewards.dtype)
 
 
+def grpo_batch_std_advantages(
+    rewards: torch.Tensor, group_ids: torch.Tensor, cfg: AlgorithmConfig
+) -> torch.Tensor:
+    """Group mean, batch std: A_i = (r_i - mean_g) / (std_batch(r) + eps), the unbiased std
+    of the raw rewards over the whole batch (Lite PPO, arXiv 2508.08221; TRL's
+    scale_rewards="batch"). A group whose rewards are all equal gets 0, not 0/eps."""
+    mean, _, _ = group_stats(rewards, group_ids)
+    r = rewards.double()
+    std = r.std() if r.numel() > 1 else torch.zeros((), dtype=r.dtype)
+    return ((r - mean) / (std + cfg.std_eps)).to(rewards.dtype)
+
+
 def rloo_advantages(
     rewards: torch.Tensor, group_ids: torch.Tensor, cfg: AlgorithmConfig
 ) -> torch.Tensor:
@@ -94,6 +106,7 @@ AdvantageFn = Callable[[torch.Tensor, torch.Tensor, AlgorithmConfig], torch.Tens
 ADVANTAGES: dict[str, AdvantageFn] = {
     "grpo": grpo_advantages,
     "dr_grpo": dr_grpo_advantages,
+    "grpo_batch_std": grpo_batch_std_advantages,
     "rloo": rloo_advantages,
     "reinforce_pp": reinforce_pp_advantages,
     "reinforce_pp_baseline": reinforce_pp_baseline_advantages,

@@ -53,7 +53,8 @@ class AlgorithmConfig:
     """Which advantage estimator and policy loss to use, and their coefficients."""
 
     advantage: str = "grpo"
-    """Advantage estimator: grpo, dr_grpo, rloo, reinforce_pp, reinforce_pp_baseline."""
+    """Advantage estimator: grpo, dr_grpo, grpo_batch_std, rloo, reinforce_pp,
+    reinforce_pp_baseline."""
     loss: str = "grpo"
     """Policy loss: grpo, dapo, dr_grpo (PPO clip), gspo, cispo, clip_cov, kl_cov, lp_reg."""
     aggregation: Literal["token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"] = (
@@ -102,7 +103,8 @@ class AlgorithmConfig:
     lp_reg_min_p: float = 0.02
     """Lp-Reg (arXiv 2510.03222): the proxy drops tokens below min_p * max probability."""
     lp_reg_rho: float = 0.01
-    """Lp-Reg: regularise the lowest-probability rho share of the eligible tokens."""
+    """Lp-Reg: take the lowest-probability rho share of negative-advantage tokens (none if
+    it is <= 1 token), then regularise those below the proxy (the authors' rule)."""
     lp_reg_coef: float = 1.0
     """Lp-Reg: weight of k3-KL(policy || proxy) on the selected tokens."""
     max_length_normalizer: int = 0

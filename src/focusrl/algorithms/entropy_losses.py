@@ -94,32 +94,56 @@ def kl_cov_loss(inp: LossInput, cfg: AlgorithmConfig) -> LossOutput:
     return finish(per_token, inp, cfg, metrics)
 
 
+# The authors' regulariser is verl's "low_var_kl": k3 clamped to [-10, 10] on its *output*
+# (focusrl's kl_clamp clamps the log-ratio instead), so a token whose proxy probability is
+# far above its own (k3 > 10, about 13x) gets no gradient from the term.
+LP_REG_KL_CAP = 10.0
+
+
+def lp_reg_selection(
+    adv: torch.Tensor, logp: torch.Tensor, proxy_logp: torch.Tensor, mask: torch.Tensor,
+    rho: float,
+) -> torch.Tensor:
+    """(B, T) bool: the tokens Lp-Reg regularises, by the authors' rule (Lp-Reg-dev,
+    verl/trainer/ppo/core_algos.py, compute_policy_loss_lp_reg).
+
+    Among valid tokens with negative advantage (n of them), take the k = max(1, int(rho n))
+    with the lowest current log-prob FIRST; if k <= 1 nothing is regularised; otherwise keep
+    those whose log-prob is below the proxy's (a token the proxy dropped never is).
+    """
+    neg = ((mask > 0) & (adv < 0)).flatten().nonzero().squeeze(-1)
+    chosen = torch.zeros(mask.numel(), dtype=torch.bool, device=mask.device)
+    k = max(1, int(rho * neg.numel())) if neg.numel() > 0 else 0
+    if k > 1:
+        lp = logp.detach().flatten()
+        lowest = neg[torch.topk(-lp[neg], k).indices]
+        chosen[lowest[lp[lowest] < proxy_logp.detach().flatten()[lowest]]] = True
+    return chosen.view_as(mask)
+
+
 def lp_reg_loss(inp: LossInput, cfg: AlgorithmConfig) -> LossOutput:
-    """Lp-Reg: PPO clip loss plus lp_reg_coef * k3-KL(policy || proxy) on protected tokens.
+    """Lp-Reg: PPO clip loss, but on the selected tokens -A * ratio (unclipped) plus
+    lp_reg_coef * k3-KL(policy || proxy), pulling their probability up towards the proxy's.
 
     The proxy (logprobs.token_stats with proxy_min_p) drops tokens below min_p * max
-    probability and renormalises, so a kept token has proxy_logp > logp. Eligible tokens:
-    valid, negative advantage, kept by the proxy with logp below it; the regulariser acts
-    on the lowest-probability `lp_reg_rho` share of them (at least one), pulling their
-    probability up towards the proxy's. This follows PAPERS.md's reading (the quantile is
-    taken among eligible tokens); check it against the authors' code before claiming parity.
+    probability and renormalises, so a kept token has proxy_logp > logp. Token selection,
+    the skip when the count is <= 1, the unclipped term and the capped k3 follow the
+    authors' code (`lp_reg_selection`, LP_REG_KL_CAP); their default positive-advantage
+    share is 0, so only negative tokens are regularised, as here. Departure: the proxy is
+    the min-p renormalisation of the *current* policy in the same forward pass; the
+    authors' scripts (minp_old_log_prob=True) take it from the rollout policy's log-probs,
+    which is the same on-policy but not across several updates on one batch. Dropped
+    tokens get -inf where the authors use a logit of -1e4 (the same selection).
     """
     if inp.proxy_logp is None:
         raise ValueError("lp_reg needs LossInput.proxy_logp (logprobs.token_stats, proxy_min_p)")
     adv = token_advantages(inp)
     ratio = torch.exp(inp.logp - inp.old_logp)
     per_token, clipped = ppo_clip_terms(ratio, adv, cfg.clip_eps_low, cfg.clip_eps_high)
-    proxy = inp.proxy_logp.detach()
-    eligible = (inp.mask > 0) & (adv < 0) & (proxy > inp.logp.detach())  # -inf proxy: never
-    idx = eligible.flatten().nonzero().squeeze(-1)
-    n_pick = _count(cfg.lp_reg_rho, idx.numel())
-    lowest = idx[torch.topk(-inp.logp.detach().flatten()[idx], n_pick).indices]
-    chosen = torch.zeros(eligible.numel(), dtype=torch.bool, device=eligible.device)
-    chosen[lowest] = True
-    chosen = chosen.view_as(eligible)
-    safe_proxy = torch.where(chosen, proxy, inp.logp.detach())  # d = 0 off the chosen tokens
-    kl = kl_estimate(inp.logp, safe_proxy, "k3", cfg.kl_clamp)
-    per_token = per_token + cfg.lp_reg_coef * kl * chosen
+    chosen = lp_reg_selection(adv, inp.logp, inp.proxy_logp, inp.mask, cfg.lp_reg_rho)
+    safe_proxy = torch.where(chosen, inp.proxy_logp.detach(), inp.logp.detach())  # d = 0 off
+    kl = kl_estimate(inp.logp, safe_proxy, "k3", 0.0).clamp(max=LP_REG_KL_CAP)
+    per_token = torch.where(chosen, -adv * ratio + cfg.lp_reg_coef * kl, per_token)
     metrics = {
         "clip_frac": masked_sum(clipped, inp.mask),
         "ratio": masked_sum(ratio, inp.mask),

@@ -46,11 +46,13 @@ def generated_text(lines: int = 60_000, words: int = 60_000, seed: int = 0) -> l
     return out
 
 
-def build_realistic_model(out: Path, vocab: int = 32_000, seed: int = 0) -> tuple[str, int, int]:
+def build_realistic_model(out: Path, vocab: int = 32_000, seed: int = 0,
+                          **shape: int) -> tuple[str, int, int]:
     """Train the tokenizer, build the model, save both to `out`: (path, vocabulary,
-    parameters)."""
+    parameters). `shape` overrides entries of SHAPE (smaller models for smoke tests)."""
     from engines import train_bpe_model  # benchmarks/ is on sys.path when run as a script
 
-    s = SHAPE
-    return train_bpe_model(generated_text(seed=seed), out, vocab, s["hidden"], s["layers"],
+    s = {**SHAPE, **shape}
+    n = min(60_000, max(2_000, 2 * vocab))  # enough distinct words to fill the vocabulary
+    return train_bpe_model(generated_text(n, n, seed), out, vocab, s["hidden"], s["layers"],
                            s["heads"], s["mlp"], seed=seed, kv_heads=s["kv_heads"])

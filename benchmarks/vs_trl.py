@@ -35,10 +35,12 @@ generation, N the parameter count and T the batch's prompt plus response tokens
 MFU); `GEMM%` is model FLOPs / (s/step * the probe's FLOP/s at the row's precision).
 
 On a CPU without native bf16 (no AVX512-BF16 or AMX; the probe shows it) PyTorch
-emulates bf16 matmuls tens of times slower than fp32, so the 39M bf16 rows (`trl` as it
-comes among them) would take about ten minutes a step: `--big-bf16 native` (the
-default) runs them only where bf16 is native and prints `n/a` for R3 and R4 otherwise;
-`--big-bf16 always` runs them (with `--big-steps 1 --big-repeats 1` to keep it short).
+emulates bf16 matmuls tens of times slower than fp32. There the tiny model's bf16 rows
+(`focusrl-bf16`, `trl`, `trl-bf16`) run once with --emulated-steps steps, and the 39M
+model's bf16 rows, which would take about ten minutes a step, are left out:
+`--big-bf16 native` (the default) runs them only where bf16 is native and prints `n/a`
+for R3 and R4 otherwise; `--big-bf16 always` runs them (`--big-steps 1 --big-repeats 1`
+keeps that short). The machine's load average is printed at the start and the end.
 
     python benchmarks/vs_trl.py [--steps 8] [--repeats 3] [--big-steps 3] [--big-repeats 2]
 
@@ -221,9 +223,13 @@ def run_setting(setting: dict, model: str, frameworks: list[str], aliases: dict[
                 gemm: dict[str, float], args: argparse.Namespace) -> dict[str, dict]:
     """Run every framework of a setting round-robin; print and return the best runs."""
     runs: dict[str, list[dict]] = {fw: [] for fw in frameworks if fw not in aliases}
-    for _ in range(setting["repeats"]):
+    reduced = setting.get("reduced", ())  # emulated-bf16 rows: fewer steps, one run
+    for rep in range(setting["repeats"]):
         for fw in runs:
-            runs[fw].append(spawn(fw, model, setting, args))
+            if fw not in reduced:
+                runs[fw].append(spawn(fw, model, setting, args))
+            elif rep == 0:
+                runs[fw].append(spawn(fw, model, {**setting, "steps": args.emulated_steps}, args))
     res = {}
     for fw in frameworks:
         rs = runs[aliases.get(fw, fw)]
@@ -238,6 +244,8 @@ def run_setting(setting: dict, model: str, frameworks: list[str], aliases: dict[
             peak = gemm["bf16" if r["precision"].startswith("bf16") else "fp32"] * 1e9
             share = f"{100 * flops / r['sec_per_step'] / peak:.1f}%"
         note = f" (= {aliases[fw]}: same config)" if fw in aliases else ""
+        if fw in reduced:
+            note = f" (emulated: {args.emulated_steps} steps, 1 run)"
         print(f"{setting['name']:<6} {fw:<13} {r['sec_per_step']:>8.3f} {spread:>13} "
               f"{r['peak_rss_mb']:>8.0f} {share:>6}  {r['precision']}{note}", flush=True)
     return res
@@ -256,11 +264,16 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=8, help="tiny model")
     ap.add_argument("--repeats", type=int, default=3,
                     help="runs per framework and setting (round-robin); the minimum counts")
+    ap.add_argument("--emulated-steps", type=int, default=3,
+                    help="tiny model, CPU without native bf16: steps of the bf16 rows (1 run)")
     ap.add_argument("--big-steps", type=int, default=3, help="steps per run, 39M model")
     ap.add_argument("--big-repeats", type=int, default=2, help="runs per framework, 39M model")
     ap.add_argument("--big-prompts", type=int, default=4)
     ap.add_argument("--big-samples", type=int, default=8)
     ap.add_argument("--big-tokens", type=int, default=128)
+    ap.add_argument("--big-vocab", type=int, default=32000)
+    ap.add_argument("--big-hidden", type=int, default=512, help="(smoke tests: smaller)")
+    ap.add_argument("--big-layers", type=int, default=8, help="(smoke tests: fewer)")
     ap.add_argument("--big-bf16", choices=("native", "always"), default="native",
                     help="run the 39M model's bf16 rows only where bf16 is native, or always")
     ap.add_argument("--models", default="tiny,39M", help="which models to run")
@@ -275,7 +288,8 @@ def main() -> None:
         worker_main(args)
         return
     models = args.models.split(",")
-    if not set(models) <= {"tiny", "39M"} or min(args.steps, args.big_steps) < 1:
+    if not set(models) <= {"tiny", "39M"} or min(args.steps, args.big_steps,
+                                                   args.emulated_steps) < 1:
         raise SystemExit("--models takes tiny and/or 39M (comma-separated); steps must be >= 1")
     sys.path.insert(0, str(HERE))
     from focusrl.models.precision import compute_dtype, cpu_has_native_bf16
@@ -284,6 +298,7 @@ def main() -> None:
     native = cpu_has_native_bf16()
     # the focusrl row that `auto` resolves to here is the same configuration as `focusrl`
     aliases = {"focusrl-bf16" if compute_dtype("auto") else "focusrl-fp32": "focusrl"}
+    print(f"load average at start: {os.getloadavg()[0]:.2f} (2 cores)")
     gemm = gemm_probe()
     print(f"GEMM probe (torch.matmul, 2 threads): fp32 {gemm['fp32']:.0f} GFLOP/s, bf16 "
           f"{gemm['bf16']:.0f} GFLOP/s; native bf16 on this CPU: {'yes' if native else 'no'}"
@@ -302,17 +317,18 @@ def main() -> None:
             for name, resp, long in (("short", 8, False), ("long", 128, True)):
                 setting = {"name": name, "tokens": resp, "long": long, "steps": args.steps,
                            "repeats": args.repeats, "prompts": args.prompts,
-                           "samples": args.samples, "flops": 8 * n * tokens if long else None}
+                           "samples": args.samples, "flops": 8 * n * tokens if long else None,
+                           "reduced": () if native else BF16_ROWS}
                 res[name] = run_setting(setting, path, list(FRAMEWORKS), aliases, gemm, args)
         if "39M" in models:
             t0 = time.perf_counter()
-            path, vocab, n = build_realistic_model(Path(tmp) / "39M")
+            path, vocab, n = build_realistic_model(Path(tmp) / "39M", args.big_vocab,
+                                                   hidden=args.big_hidden, layers=args.big_layers)
             tokens = args.big_prompts * args.big_samples * (
                 mean_prompt_tokens(path) + args.big_tokens)
-            fws = [fw for fw in FRAMEWORKS if fw != "trl-fp32"]
+            fws = list(FRAMEWORKS)
             if not native and args.big_bf16 == "native":
                 fws = [fw for fw in fws if fw not in BF16_ROWS or fw in aliases]
-                fws.append("trl-fp32")
             print(f"39M: Qwen2 {n / 1e6:.1f}M params, BPE vocabulary {vocab} (built in "
                   f"{time.perf_counter() - t0:.0f} s), {args.big_prompts} prompts x "
                   f"{args.big_samples} samples x {args.big_tokens} tokens, {args.big_steps} "
@@ -322,6 +338,7 @@ def main() -> None:
                        "prompts": args.big_prompts, "samples": args.big_samples,
                        "flops": 8 * n * tokens}
             res["39M"] = run_setting(setting, path, fws, aliases, gemm, args)
+    print(f"load average at end: {os.getloadavg()[0]:.2f} (2 cores)")
     for label, ours, theirs in (("both fp32, no checkpointing", "focusrl-fp32", "trl-fp32"),
                                 ("both bf16, no checkpointing", "focusrl-bf16", "trl-bf16"),
                                 ("each as it comes", "focusrl", "trl")):

@@ -35,20 +35,22 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_TEXT = REPO.parent / "shared" / "data" / "gsm8k" / "train.jsonl"
 
 
-def train_bpe_model(text: Path, out: Path, vocab: int, hidden: int, layers: int,
-                    heads: int, mlp: int, seed: int = 0) -> tuple[str, int, int]:
-    """Train a byte-level BPE tokenizer on the `question`/`answer` text of a JSONL file,
-    build a randomly initialised Qwen2 model on it, save both to `out`. Returns (path,
-    vocabulary size, parameter count)."""
+def train_bpe_model(text: Path | list[str], out: Path, vocab: int, hidden: int, layers: int,
+                    heads: int, mlp: int, seed: int = 0,
+                    kv_heads: int | None = None) -> tuple[str, int, int]:
+    """Train a byte-level BPE tokenizer on the `question`/`answer` text of a JSONL file
+    (or on a list of text lines), build a randomly initialised Qwen2 model on it, save
+    both to `out`. Returns (path, vocabulary size, parameter count)."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
-    lines = []
-    with open(text) as f:
-        for line in f:
-            row = json.loads(line)
-            lines.extend(str(row[k]) for k in ("question", "answer") if k in row)
+    lines = [] if isinstance(text, Path) else list(text)
+    if isinstance(text, Path):
+        with open(text) as f:
+            for line in f:
+                row = json.loads(line)
+                lines.extend(str(row[k]) for k in ("question", "answer") if k in row)
     tok = Tokenizer(models.BPE(unk_token=None))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
@@ -61,7 +63,7 @@ def train_bpe_model(text: Path, out: Path, vocab: int, hidden: int, layers: int,
     fast.padding_side = "left"
     config = Qwen2Config(
         vocab_size=len(fast), hidden_size=hidden, intermediate_size=mlp,
-        num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=heads,
+        num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads or heads,
         max_position_embeddings=1024, tie_word_embeddings=True,
         pad_token_id=fast.pad_token_id, eos_token_id=fast.eos_token_id,
         bos_token_id=fast.bos_token_id)

@@ -2,9 +2,9 @@
 
     python benchmarks/lean_logprobs.py [--repeats 3] [--vocab 32000]
 
-A Qwen2-shaped model of ~40M parameters with a ~32k byte-level BPE vocabulary, built
-here with no download (benchmarks/engines.train_bpe_model), and one rollout batch of
---prompts prompts x --samples samples with response lengths spread over
+A Qwen2-shaped model of 38.9M parameters with a 32k byte-level BPE vocabulary, built
+here with no download (benchmarks/realistic_model.py, as in vs_trl.py), and one rollout
+batch of --prompts prompts x --samples samples with response lengths spread over
 [--tokens / 2, --tokens] (so there is padding, as in real batches). Each arm runs the
 trainer's own `policy_update` (one pass, fp32, 2 threads, shared-prefix forward, an
 entropy bonus so the entropy carries gradient) in its own process, so its peak RSS is
@@ -29,6 +29,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from realistic_model import SHAPE, build_realistic_model  # noqa: E402
 
 
 def worker(args: argparse.Namespace) -> dict:
@@ -73,12 +75,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--vocab", type=int, default=32000)
-    ap.add_argument("--hidden", type=int, default=512)
-    ap.add_argument("--layers", type=int, default=8)
+    ap.add_argument("--hidden", type=int, default=SHAPE["hidden"], help="(smoke tests: smaller)")
+    ap.add_argument("--layers", type=int, default=SHAPE["layers"], help="(smoke tests: fewer)")
     ap.add_argument("--prompts", type=int, default=4)
     ap.add_argument("--samples", type=int, default=8)
     ap.add_argument("--tokens", type=int, default=128)
-    ap.add_argument("--text", default=str(HERE.parent.parent / "shared/data/gsm8k/train.jsonl"))
     ap.add_argument("--worker", action="store_true")
     ap.add_argument("--model")
     ap.add_argument("--chunk", type=int, default=1024)
@@ -86,12 +87,9 @@ def main() -> None:
     if args.worker:
         print("RESULT " + json.dumps(worker(args)), flush=True)
         return
-    sys.path.insert(0, str(HERE))
-    from engines import train_bpe_model
-
     with tempfile.TemporaryDirectory() as tmp:
-        path, vocab, params = train_bpe_model(Path(args.text), Path(tmp), args.vocab,
-                                              args.hidden, args.layers, 8, args.hidden * 11 // 4)
+        path, vocab, params = build_realistic_model(Path(tmp), args.vocab, hidden=args.hidden,
+                                                    layers=args.layers)
         print(f"model: Qwen2 {params / 1e6:.1f}M parameters, vocabulary {vocab}; batch "
               f"{args.prompts} x {args.samples}, responses {args.tokens // 2}-{args.tokens} "
               f"tokens; fp32, 2 threads; best of {args.repeats}")

@@ -291,11 +291,6 @@ class Config:
     def validate(self) -> None:
         """Checks across sections (each section validates its own fields)."""
         _at_least(0, "", seed=self.seed, threads=self.threads)
-        if self.model.lora.enabled and self.rollout.engine != "hf":
-            raise ConfigError(
-                f"model.lora.enabled=true with rollout.engine={self.rollout.engine}: pushing "
-                "only the adapter into that engine is not built yet. Use rollout.engine=hf "
-                "with LoRA, or train the full model.")
         check_async_settings(self)
 
 

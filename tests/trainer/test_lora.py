@@ -1,10 +1,8 @@
 """LoRA RL through peft: only the adapter trains, checkpoints hold the adapter, and a
 resumed LoRA run continues it exactly."""
 
-import pytest
 import torch
 
-from focusrl.configtools import ConfigError
 from focusrl.trainer.components import build_components
 from focusrl.trainer.logging import read_metrics
 from focusrl.trainer.rl import train
@@ -36,7 +34,3 @@ def test_only_the_adapter_trains_and_resume_restores_it(tiny_config, tmp_path):
              for r in read_metrics(tmp_path / d / "metrics.jsonl")] for d in ("a", "b")]
     assert rows[0] == rows[1]
 
-
-def test_lora_with_an_engine_that_cannot_take_adapters_is_a_config_error(tiny_config):
-    with pytest.raises(ConfigError, match="rollout.engine=hf"):
-        tiny_config("model.lora.enabled=true", "rollout.engine=vllm")

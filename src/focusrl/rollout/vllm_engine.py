@@ -12,6 +12,8 @@
 - Weight sync pushes `model.state_dict()` (HF names) through the workers'
   `reload_weights(weights_iterator=...)`, vLLM's own loading path, then resets the prefix
   cache (cached keys/values of the old weights would otherwise be reused).
+- LoRA (a peft-wrapped policy, model.lora.enabled): vLLM serves the frozen base model with
+  `enable_lora`, and each sync pushes only the adapter (rollout/vllm_lora.py).
   `reload_weights(weights_path=...)` is not used: it left log-probs off by 1-4 nats here.
 - Randomness: each request gets `SamplingParams(seed=...)` from an engine-owned counter
   (vLLM gives the n samples of a request seeds seed..seed+n-1), so `state_dict()` /
@@ -43,8 +45,10 @@ import numpy as np
 import torch
 
 from focusrl.configtools import ConfigError
+from focusrl.models.lora import is_lora, unwrap
 from focusrl.rollout.config import VLLMConfig
 from focusrl.rollout.hf_engine import _eos_ids
+from focusrl.rollout.vllm_lora import AdapterPusher, base_state_dict, lora_engine_kwargs
 from focusrl.types import GenerationRequest, Sample, SamplingParams
 
 RLPT_PROCESSOR = "focusrl.rollout.vllm_rlpt:PromisingLogitsProcessor"
@@ -164,10 +168,17 @@ class VLLMEngine:
         self._vllm = import_vllm()
         _quiet_rotary_reload_warning()
         self._dir = tempfile.mkdtemp(prefix="focusrl-vllm-")
+        self._lora: AdapterPusher | None = None
         try:
-            model.save_pretrained(self._dir)
+            if is_lora(model):  # the base weights only; the adapter goes in at each sync
+                unwrap(model).save_pretrained(self._dir, state_dict=base_state_dict(model))
+            else:
+                model.save_pretrained(self._dir)
             tokenizer.save_pretrained(self._dir)
             self.llm = self._start(model)
+            if is_lora(model):
+                self._lora = AdapterPusher(self.llm, self._dir)
+                self._lora.push(model, self.policy_version)
         except BaseException:
             shutil.rmtree(self._dir, ignore_errors=True)
             raise
@@ -205,6 +216,8 @@ class VLLMEngine:
         )
         if self.vcfg.max_model_len:
             kwargs["max_model_len"] = self.vcfg.max_model_len
+        if is_lora(model):
+            kwargs.update(lora_engine_kwargs(model))
         if self.device.type == "cuda":
             kwargs["gpu_memory_utilization"] = self.vcfg.gpu_memory_utilization
             kwargs["enable_sleep_mode"] = self.vcfg.sleep_mode
@@ -243,7 +256,8 @@ class VLLMEngine:
             self._requests_seeded = used
         self._wake()
         try:
-            outputs = self.llm.generate(prompts, per_request, use_tqdm=False)
+            outputs = self.llm.generate(prompts, per_request, use_tqdm=False,
+                                        lora_request=self._lora and self._lora.request)
         finally:
             self._to_sleep()
         samples = []
@@ -256,17 +270,22 @@ class VLLMEngine:
         return samples
 
     def sync_weights(self, model: torch.nn.Module, version: int) -> dict[str, float]:
-        """Push `model`'s weights into the running engine; sample as `version` from now."""
+        """Push `model`'s weights (a LoRA policy: its adapter only) into the running engine;
+        sample as `version` from now. `sync_bytes`: the bytes of the tensors pushed."""
         start = time.perf_counter()
-        weights = [(name, t.detach()) for name, t in model.state_dict().items()]
         self._wake()
         try:
-            self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": weights})
+            if self._lora is not None:
+                pushed = self._lora.push(model, version)
+            else:
+                weights = [(name, t.detach()) for name, t in model.state_dict().items()]
+                pushed = sum(t.numel() * t.element_size() for _, t in weights)
+                self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": weights})
             self.llm.reset_prefix_cache()  # cached keys/values belong to the old weights
         finally:
             self._to_sleep()
         self.policy_version = version
-        return {"sync_seconds": time.perf_counter() - start}
+        return {"sync_seconds": time.perf_counter() - start, "sync_bytes": float(pushed)}
 
     def state_dict(self) -> dict[str, Any]:
         return {"seed": self.seed, "requests_seeded": self._requests_seeded,

@@ -25,6 +25,10 @@ class ResourcesConfig:
     """GPUs Ray reserves for each rollout worker (fractions share a GPU)."""
     rollout_worker_threads: int = 1
     """torch CPU threads inside each rollout worker."""
+    rollout_worker_calls: int = 4
+    """Calls one rollout worker serves at once (a threaded Ray actor): the chunks of
+    several batches in flight (asynchronous mode) generate side by side, as on an
+    inference server, and a weight load waits for the running ones (workers.py)."""
     trainer_procs: int = 1
     """Data-parallel trainer processes (torch.distributed: gloo on the CPU, NCCL on GPUs);
     1 trains in this process. Each holds a replica of the policy; the loss is normalised
@@ -47,6 +51,9 @@ class ResourcesConfig:
                               ">= 0.")
         if self.rollout_worker_threads < 1:
             raise ConfigError("resources.rollout_worker_threads must be >= 1.")
+        if self.rollout_worker_calls < 1:
+            raise ConfigError("resources.rollout_worker_calls must be >= 1 (calls a rollout "
+                              f"worker serves at once), got {self.rollout_worker_calls}.")
         if self.trainer_procs < 1:
             raise ConfigError(f"resources.trainer_procs must be >= 1, got {self.trainer_procs}.")
         if self.max_worker_restarts < 0:

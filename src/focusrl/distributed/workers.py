@@ -15,8 +15,13 @@ talks to an in-process engine or to N workers:
   actor that first loads the newest weights; its unfinished chunks are re-issued, the
   others are kept, so no sample is lost or counted twice. Each restart is logged and
   counted (`worker_restarts`); more than resources.max_worker_restarts stops the run.
-In-flight generations across a weight update finish on the weights they started with
-(Ray runs an actor's calls in order, so the new weights load after the running chunk),
+- concurrency: a worker serves up to resources.rollout_worker_calls calls at once (a
+  threaded actor), so the chunks of several batches in flight (asynchronous mode,
+  max_staleness >= 2) run side by side, as on an inference server. A `VersionGate`
+  keeps the weights consistent: a weight load waits until the generations running on
+  the old weights have finished and holds back new ones until it is done; a chunk asks
+  for the version that was newest when it was issued and waits until it is loaded.
+In-flight generations across a weight update finish on the weights they started with,
 and their samples carry that older version: asynchronous mode then bounds and corrects
 for it (distributed/asynchronous.py), rather than aborting and re-issuing the work.
 """
@@ -43,6 +48,44 @@ log = logging.getLogger(__name__)
 EngineWrapper = Callable[[RolloutEngine], RolloutEngine]
 
 
+class VersionGate:
+    """Readers (generations) share the weights; a writer (weight load) waits for the
+    running readers and holds back new ones. A reader waits for the load it needs, by
+    the pool's sequence number of loads (versions may restart: a benchmark's reset)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self.loaded = 0  # sequence number of the newest load (0: the initial weights)
+        self._readers = 0
+        self._writers = 0  # loads waiting or running: new readers wait for them
+
+    @contextlib.contextmanager
+    def reading(self, least: int):
+        with self._cond:
+            self._cond.wait_for(lambda: not self._writers and self.loaded >= least)
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def writing(self, seq: int):
+        """Exclusive access to the weights; readers then see load `seq`."""
+        with self._cond:
+            self._writers += 1
+            self._cond.wait_for(lambda: not self._readers)
+        try:
+            yield
+        finally:
+            with self._cond:
+                self.loaded = max(self.loaded, seq)
+                self._writers -= 1
+                self._cond.notify_all()
+
+
 class RolloutWorker:
     """One worker process: a copy of the policy and the engine rollout.engine names."""
 
@@ -60,20 +103,32 @@ class RolloutWorker:
             ref = copy.deepcopy(self.model)
         engine = build_engine(cfg, self.model, tokenizer, device, ref)
         self.engine = wrapper(engine) if wrapper else engine
+        self._gate = VersionGate()
+        self._load_lock = threading.Lock()  # one load at a time
 
     def pid(self) -> int:
         return os.getpid()
 
-    def set_weights(self, state: dict[str, torch.Tensor], version: int) -> dict[str, float]:
-        t = time.perf_counter()
-        self.model.load_state_dict(state)
-        out = dict(self.engine.sync_weights(self.model, version))
-        out["sync_seconds"] = time.perf_counter() - t + out.get("sync_seconds", 0.0)
-        return out
+    def set_weights(self, state: dict[str, torch.Tensor], version: int,
+                    seq: int) -> dict[str, float]:
+        """Load policy `version`. Loads run one at a time, possibly out of the order they
+        were sent in (a threaded actor): one older (by `seq`) than the loaded one is
+        skipped."""
+        with self._load_lock:
+            if seq <= self._gate.loaded:
+                return {"sync_seconds": 0.0}
+            with self._gate.writing(seq):
+                t = time.perf_counter()
+                self.model.load_state_dict(state)
+                out = dict(self.engine.sync_weights(self.model, version))
+            out["sync_seconds"] = time.perf_counter() - t + out.get("sync_seconds", 0.0)
+            return out
 
-    def generate(self, requests: Sequence[GenerationRequest],
-                 params: SamplingParams) -> list[Sample]:
-        return self.engine.generate(requests, params)
+    def generate(self, requests: Sequence[GenerationRequest], params: SamplingParams,
+                 least_load: int = 0) -> list[Sample]:
+        """Generate with the weights of load `least_load` or newer (waits for it)."""
+        with self._gate.reading(least_load):
+            return self.engine.generate(requests, params)
 
 
 class RayRolloutPool:
@@ -83,8 +138,9 @@ class RayRolloutPool:
         res = cfg.resources
         self.ray, self._started_ray = init_ray(res)
         check_resources(self.ray, res)
-        self._actor_cls = self.ray.remote(num_cpus=res.rollout_worker_cpus,
-                                          num_gpus=res.rollout_worker_gpus)(RolloutWorker)
+        self._actor_cls = self.ray.remote(
+            num_cpus=res.rollout_worker_cpus, num_gpus=res.rollout_worker_gpus,
+            max_concurrency=res.rollout_worker_calls)(RolloutWorker)
         self._cfg, self._wrapper = cfg, engine_wrapper
         self._lock = threading.Lock()
         self.workers = [self._new_worker() for _ in range(res.rollout_workers)]
@@ -93,6 +149,7 @@ class RayRolloutPool:
         self._weights: Any = None  # object ref of the newest state dict
         self._loads: list[Any] = []  # the workers' pending set_weights calls
         self._calls = 0
+        self._seq = 0  # weight loads sent so far (orders them on the threaded workers)
 
     def _new_worker(self) -> Any:
         return self._actor_cls.remote(self._cfg, self._wrapper)
@@ -109,7 +166,9 @@ class RayRolloutPool:
             loads = self._worker_load_seconds()
             self._weights = self.ray.put(state)
             self.policy_version = version
-            self._loads = [w.set_weights.remote(self._weights, version) for w in self.workers]
+            self._seq += 1
+            self._loads = [w.set_weights.remote(self._weights, version, self._seq)
+                           for w in self.workers]
         out = {"sync_seconds": time.perf_counter() - t, "worker_restarts": float(self.restarts)}
         if loads:
             out["time_sync_worker_load"] = max(loads)
@@ -140,26 +199,36 @@ class RayRolloutPool:
                   if bounds[i + 1] > bounds[i]]
         base = params.seed if params.seed is not None else self._cfg.seed * 1_000_003 + call
         results: dict[int, list[Sample]] = {}
-        pending = {self._submit(i, reqs, params, base): (i, reqs) for i, reqs in chunks}
+        with self._lock:  # the weights sent by now: chunks never use older ones
+            least = self._seq
+        pending = {}
+        for i, reqs in chunks:
+            ref, worker = self._submit(i, reqs, params, base, least)
+            pending[ref] = (i, reqs, worker)
         while pending:
             ready, _ = self.ray.wait(list(pending), num_returns=1)
-            i, reqs = pending.pop(ready[0])
+            i, reqs, worker = pending.pop(ready[0])
             try:
                 results[i] = self.ray.get(ready[0])
             except self.ray.exceptions.RayActorError as e:
-                self._restart(i, e)
-                pending[self._submit(i, reqs, params, base)] = (i, reqs)
+                self._restart(i, worker, e)
+                ref, worker = self._submit(i, reqs, params, base, least)
+                pending[ref] = (i, reqs, worker)
         return [s for i, _ in chunks for s in results[i]]
 
     def _submit(self, i: int, reqs: list[GenerationRequest], params: SamplingParams,
-                base: int) -> Any:
+                base: int, least: int) -> tuple[Any, Any]:
         chunk_params = copy.copy(params)
         chunk_params.seed = (base * 1009 + i) % 2**63
         with self._lock:
-            return self.workers[i].generate.remote(reqs, chunk_params)
+            worker = self.workers[i]
+            return worker.generate.remote(reqs, chunk_params, least), worker
 
-    def _restart(self, i: int, error: Exception) -> None:
+    def _restart(self, i: int, dead: Any, error: Exception) -> None:
+        """Replace worker i, unless another batch's call already replaced `dead`."""
         with self._lock:
+            if self.workers[i] is not dead:
+                return
             self.restarts += 1
             if self.restarts > self._cfg.resources.max_worker_restarts:
                 raise RuntimeError(
@@ -170,7 +239,8 @@ class RayRolloutPool:
                         "re-issuing its requests", i, type(error).__name__, self.restarts)
             self.workers[i] = self._new_worker()
             if self._weights is not None:
-                self.workers[i].set_weights.remote(self._weights, self.policy_version)
+                self.workers[i].set_weights.remote(self._weights, self.policy_version,
+                                                   self._seq)
 
     def state_dict(self) -> dict[str, Any]:
         return {"calls": self._calls, "policy_version": self.policy_version}

@@ -74,7 +74,8 @@ def settings(args: argparse.Namespace, run_dir: Path, staleness: int) -> list[st
         "optim.warmup_steps=0", "optim.schedule=constant", f"train.steps={args.steps}",
         "train.eval_every=0", "train.checkpoint_every=0", "algorithm.tis_cap=2",
         r"rewards.parts=[{kind: format, args: {pattern: '^\d', require_eos: false}}]",
-        "resources.rollout_workers=2", f"rollout.max_staleness={staleness}",
+        "resources.rollout_workers=2", "resources.rollout_worker_copies=3",
+        f"rollout.max_staleness={staleness}",
         f"run_dir={run_dir}",
     ]
 

@@ -44,7 +44,7 @@ ASYNC = [
     "optim.lr=1e-2", "optim.warmup_steps=0", "optim.schedule=constant", "threads=1",
     # learnable from scratch in a few steps: start the answer with a digit
     r"rewards.parts=[{kind: format, args: {pattern: '^\d', require_eos: false}}]",
-    "train.eval_every=0", "resources.rollout_workers=2",
+    "train.eval_every=0", "resources.rollout_workers=2", "resources.rollout_worker_copies=2",
     "rollout.max_staleness=1", "algorithm.tis_cap=2",
 ]
 
@@ -118,6 +118,26 @@ def test_async_staleness1_learns_within_the_bound_and_resumes(pool_components):
     first = sum(r["reward_mean"] for r in rows[:3]) / 3
     last = sum(r["reward_mean"] for r in rows[-3:]) / 3
     assert last > first + 0.1, (first, last)
+
+
+def test_staleness2_runs_two_batches_ahead_within_the_bound(pool_components, tmp_path):
+    """max_staleness=2: up to 2 batches generate ahead of the trainer (3 at once at the
+    start, on the initial weights), and the per-sample versions show no trained sample
+    more than 2 versions old."""
+    first, c = pool_components
+    cfg = load_config(None, [*ASYNC, f"run_dir={tmp_path}", "train.steps=6",
+                             "train.checkpoint_every=0", "rollout.max_staleness=2"])
+    c.cfg = cfg
+    try:
+        train(cfg, components=c)
+    finally:
+        c.cfg = first
+    rows = _metrics(cfg)
+    assert [r["step"] for r in rows] == list(range(1, 7))
+    assert all(r["staleness_max"] <= 2 and r["stale_dropped"] == 0 for r in rows)
+    assert all(r["rollout_in_flight"] <= 3 for r in rows)
+    assert max(r["rollout_in_flight"] for r in rows) == 3  # several batches in flight
+    assert rows[2]["staleness_max"] == 2  # batch 3 started on version 0, trained at 2
 
 
 def test_a_request_the_cluster_cannot_satisfy_names_what_is_missing(pool_components):

@@ -80,6 +80,7 @@ class AsyncRollout:
         self._error: BaseException | None = None
         self._stop = False
         self._batches: list[threading.Thread] = []
+        self._in_flight = 0
         self._thread = threading.Thread(target=self._launch, args=(start_step + 1,),
                                         name="focusrl-async-launcher", daemon=True)
         self._thread.start()
@@ -97,9 +98,13 @@ class AsyncRollout:
             step += 1
 
     def _produce(self, step: int, version: int) -> None:
+        with self._cond:
+            self._in_flight += 1
+            in_flight = self._in_flight
         try:
             samples, tally = self._rollout(step)
             tally["generated_at_version"] = float(version)
+            tally["rollout_in_flight"] = float(in_flight)  # batches generating at its start
             with self._cond:
                 self._ready[step] = (samples, tally)
                 self._cond.notify_all()
@@ -107,6 +112,9 @@ class AsyncRollout:
             with self._cond:
                 self._error = e
                 self._cond.notify_all()
+        finally:
+            with self._cond:
+                self._in_flight -= 1
 
     def _wait_for_version(self, least: int) -> int | None:
         """The newest published version once it is >= `least`; None when closing."""

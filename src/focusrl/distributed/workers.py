@@ -16,11 +16,12 @@ talks to an in-process engine or to N workers:
   others are kept, so no sample is lost or counted twice. Each restart is logged and
   counted (`worker_restarts`); more than resources.max_worker_restarts stops the run.
 - concurrency: a worker serves up to resources.rollout_worker_calls calls at once (a
-  threaded actor), so the chunks of several batches in flight (asynchronous mode,
-  max_staleness >= 2) run side by side, as on an inference server. A `VersionGate`
-  keeps the weights consistent: a weight load waits until the generations running on
-  the old weights have finished and holds back new ones until it is done; a chunk asks
-  for the version that was newest when it was issued and waits until it is loaded.
+  threaded actor), so the chunks of several batches in flight (asynchronous mode) run
+  side by side, as on an inference server. It holds resources.rollout_worker_copies
+  copies of the policy (weight_slots.py): a chunk runs on the newest loaded copy, at
+  least as new as the weights sent before it was issued; a load goes into an idle copy
+  (with one copy: waits for the running chunks), so with two or more copies the next
+  batch starts on the new version while the previous batch finishes on the old one.
 In-flight generations across a weight update finish on the weights they started with,
 and their samples carry that older version: asynchronous mode then bounds and corrects
 for it (distributed/asynchronous.py), rather than aborting and re-issuing the work.
@@ -40,50 +41,13 @@ from typing import Any
 import torch
 
 from focusrl.distributed.ray_setup import check_resources, init_ray
+from focusrl.distributed.weight_slots import Slot, WeightSlots
 from focusrl.rollout.base import RolloutEngine
 from focusrl.types import GenerationRequest, Sample, SamplingParams
 
 log = logging.getLogger(__name__)
 
 EngineWrapper = Callable[[RolloutEngine], RolloutEngine]
-
-
-class VersionGate:
-    """Readers (generations) share the weights; a writer (weight load) waits for the
-    running readers and holds back new ones. A reader waits for the load it needs, by
-    the pool's sequence number of loads (versions may restart: a benchmark's reset)."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self.loaded = 0  # sequence number of the newest load (0: the initial weights)
-        self._readers = 0
-        self._writers = 0  # loads waiting or running: new readers wait for them
-
-    @contextlib.contextmanager
-    def reading(self, least: int):
-        with self._cond:
-            self._cond.wait_for(lambda: not self._writers and self.loaded >= least)
-            self._readers += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._readers -= 1
-                self._cond.notify_all()
-
-    @contextlib.contextmanager
-    def writing(self, seq: int):
-        """Exclusive access to the weights; readers then see load `seq`."""
-        with self._cond:
-            self._writers += 1
-            self._cond.wait_for(lambda: not self._readers)
-        try:
-            yield
-        finally:
-            with self._cond:
-                self.loaded = max(self.loaded, seq)
-                self._writers -= 1
-                self._cond.notify_all()
 
 
 class RolloutWorker:
@@ -96,14 +60,15 @@ class RolloutWorker:
 
         torch.set_num_threads(cfg.resources.rollout_worker_threads)
         device = resolve_device(cfg.model.device)
-        self.model, tokenizer = build_model(cfg)
-        self.model.to(device).eval()
-        ref = None
-        if needs_reference(cfg):
-            ref = copy.deepcopy(self.model)
-        engine = build_engine(cfg, self.model, tokenizer, device, ref)
-        self.engine = wrapper(engine) if wrapper else engine
-        self._gate = VersionGate()
+        model, tokenizer = build_model(cfg)
+        model.to(device).eval()
+        ref = copy.deepcopy(model) if needs_reference(cfg) else None
+        slots = []
+        for i in range(cfg.resources.rollout_worker_copies):  # weight_slots.py
+            m = model if i == 0 else copy.deepcopy(model)
+            engine = build_engine(cfg, m, tokenizer, device, ref)
+            slots.append(Slot(m, wrapper(engine) if wrapper else engine))
+        self._slots = WeightSlots(slots)
         self._load_lock = threading.Lock()  # one load at a time
 
     def pid(self) -> int:
@@ -114,21 +79,20 @@ class RolloutWorker:
         """Load policy `version`. Loads run one at a time, possibly out of the order they
         were sent in (a threaded actor): one older (by `seq`) than the loaded one is
         skipped."""
-        with self._load_lock:
-            if seq <= self._gate.loaded:
+        with self._load_lock, self._slots.writing(seq) as slot:
+            if slot is None:
                 return {"sync_seconds": 0.0}
-            with self._gate.writing(seq):
-                t = time.perf_counter()
-                self.model.load_state_dict(state)
-                out = dict(self.engine.sync_weights(self.model, version))
+            t = time.perf_counter()
+            slot.model.load_state_dict(state)
+            out = dict(slot.engine.sync_weights(slot.model, version))
             out["sync_seconds"] = time.perf_counter() - t + out.get("sync_seconds", 0.0)
             return out
 
     def generate(self, requests: Sequence[GenerationRequest], params: SamplingParams,
                  least_load: int = 0) -> list[Sample]:
         """Generate with the weights of load `least_load` or newer (waits for it)."""
-        with self._gate.reading(least_load):
-            return self.engine.generate(requests, params)
+        with self._slots.reading(least_load) as slot:
+            return slot.engine.generate(requests, params)
 
 
 class RayRolloutPool:

@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -180,6 +181,67 @@ def test_hung_reward_is_abandoned_with_the_fallback_in_async_mode(pool_component
     for r in rows[1:]:
         assert r["reward_mean"] == 1.0 or (
             r["reward_mean"] == -1.0 and r["reward_failures/hangs_on_first_call"] == 32)
+
+
+class HangsUntilMarked:
+    """A reward part with no time limit of its own that hangs (60 s) unless its marker
+    file exists; it creates the marker first, so a replacement worker scores at once."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def score(self, samples):
+        if not os.path.exists(self.marker):
+            open(self.marker, "w").close()
+            time.sleep(60)
+        return [1.0] * len(samples)
+
+
+def test_hung_reward_worker_is_killed_and_its_samples_get_the_fallback(pool_components,
+                                                                       tmp_path):
+    """resources.reward_workers=1: scoring runs in a Ray actor; the actor that hangs is
+    abandoned after reward_worker_timeout_s, its process killed and replaced, and its
+    samples get the fallback reward, counted per sample."""
+    from ray import cloudpickle
+
+    from focusrl.distributed.reward_workers import RayRewardPool
+    from focusrl.rewards.registry import REWARDERS
+
+    first, c = pool_components
+    module = sys.modules[__name__]
+    cloudpickle.register_pickle_by_value(module)  # the actor cannot import this test file
+    REWARDERS["hangs_until_marked"] = HangsUntilMarked
+    try:
+        cfg = load_config(None, [
+            *ASYNC, f"run_dir={tmp_path}", "train.steps=3", "train.checkpoint_every=0",
+            "rewards.fallback_reward=-1", "resources.reward_workers=1",
+            "resources.reward_worker_timeout_s=3",
+            f"rewards.parts=[{{kind: hangs_until_marked, args: {{marker: '{tmp_path}/m'}}}}]"])
+        pool = RayRewardPool(cfg)
+        hung = pool.worker_pids()[0]
+        saved, c.rewards, c.cfg = c.rewards, pool, cfg
+        try:
+            train(cfg, components=c)
+        finally:
+            c.rewards, c.cfg = saved, first
+            pool.close()
+    finally:
+        del REWARDERS["hangs_until_marked"]
+        cloudpickle.unregister_pickle_by_value(module)
+    rows = _metrics(cfg)
+    assert [r["step"] for r in rows] == [1, 2, 3]
+    # one batch (1 or 2: they are scored side by side) met the hung worker: every sample
+    # got the fallback, counted; the replacement scored the others
+    hit = [r for r in rows if r["reward_mean"] == -1.0]
+    assert len(hit) == 1 and hit[0]["reward_failures/hangs_until_marked"] == 32
+    assert all(r["reward_mean"] == 1.0 and "reward_failures/hangs_until_marked" not in r
+               for r in rows if r is not hit[0])
+    assert pool.restarts == 1
+    for _ in range(50):  # the hung worker's process was killed, not left running
+        if not os.path.exists(f"/proc/{hung}"):
+            break
+        time.sleep(0.1)
+    assert not os.path.exists(f"/proc/{hung}")
 
 
 def test_two_rollout_workers_and_two_trainer_ranks_match_one_trainer(pool_components, tmp_path):

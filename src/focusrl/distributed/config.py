@@ -38,6 +38,15 @@ class ResourcesConfig:
     """Data-parallel trainer processes (torch.distributed: gloo on the CPU, NCCL on GPUs);
     1 trains in this process. Each holds a replica of the policy; the loss is normalised
     over the whole batch, so the update equals the single-process one."""
+    reward_workers: int = 0
+    """Ray actors that score rewards (distributed/reward_workers.py); 0 scores in the
+    trainer process. Parts that use the trainer's policy cannot run there."""
+    reward_worker_cpus: float = 0.0
+    """CPUs Ray reserves for each reward worker (0: they share the cluster's CPUs; raise it
+    for CPU-heavy rewards)."""
+    reward_worker_timeout_s: float = 300.0
+    """A reward worker that returns nothing within this many seconds is killed and
+    replaced; its samples get rewards.fallback_reward, counted per part."""
     ray_address: str = "local"
     """'local' starts a private Ray instance on this machine, every socket on 127.0.0.1;
     anything else is passed to ray.init(address=...) to join an existing cluster."""
@@ -64,6 +73,12 @@ class ResourcesConfig:
                               f"per rollout worker), got {self.rollout_worker_copies}.")
         if self.trainer_procs < 1:
             raise ConfigError(f"resources.trainer_procs must be >= 1, got {self.trainer_procs}.")
+        if self.reward_workers < 0 or self.reward_worker_cpus < 0:
+            raise ConfigError("resources.reward_workers and reward_worker_cpus must be >= 0.")
+        if self.reward_worker_timeout_s <= 0:
+            raise ConfigError("resources.reward_worker_timeout_s must be > 0 (seconds before a "
+                              f"silent reward worker is replaced), got "
+                              f"{self.reward_worker_timeout_s}.")
         if self.max_worker_restarts < 0:
             raise ConfigError("resources.max_worker_restarts must be >= 0.")
 

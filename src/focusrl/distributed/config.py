@@ -47,6 +47,11 @@ class ResourcesConfig:
     reward_worker_timeout_s: float = 300.0
     """A reward worker that returns nothing within this many seconds is killed and
     replaced; its samples get rewards.fallback_reward, counted per part."""
+    trainer_sharding: str = "replicate"
+    """How trainer_procs > 1 ranks hold the policy: 'replicate' (each a full copy,
+    gradients all-reduced) or 'fsdp' (FSDP2 fully_shard: parameters, gradients and
+    optimizer state sharded over the ranks; distributed/fsdp.py says what rank 0 still
+    holds in full)."""
     ray_address: str = "local"
     """'local' starts a private Ray instance on this machine, every socket on 127.0.0.1;
     anything else is passed to ray.init(address=...) to join an existing cluster."""
@@ -71,6 +76,9 @@ class ResourcesConfig:
         if self.rollout_worker_copies < 1:
             raise ConfigError("resources.rollout_worker_copies must be >= 1 (policy copies "
                               f"per rollout worker), got {self.rollout_worker_copies}.")
+        if self.trainer_sharding not in ("replicate", "fsdp"):
+            raise ConfigError("resources.trainer_sharding must be 'replicate' or 'fsdp', got "
+                              f"{self.trainer_sharding!r}.")
         if self.trainer_procs < 1:
             raise ConfigError(f"resources.trainer_procs must be >= 1, got {self.trainer_procs}.")
         if self.reward_workers < 0 or self.reward_worker_cpus < 0:

@@ -29,11 +29,12 @@ class ResourcesConfig:
     """Calls one rollout worker serves at once (a threaded Ray actor): the chunks of
     several batches in flight (asynchronous mode) generate side by side, as on an
     inference server, and a weight load waits for the running ones (workers.py)."""
-    rollout_worker_copies: int = 1
-    """Copies of the policy (each with its engine) in each rollout worker. 1 loads new
-    weights in place, after the running generations; 2 or more load into an idle copy
-    while generations on the previous version go on, so in asynchronous mode batches of
-    consecutive versions overlap (use max_staleness + 1). Each copy costs a model."""
+    rollout_worker_copies: int = 0
+    """Copies of the policy (each with its engine) in each rollout worker; 0 = one more
+    than rollout.max_staleness. 1 loads new weights in place, after the running
+    generations; 2 or more load into an idle copy while generations on the previous
+    version go on, so in asynchronous mode batches of consecutive versions overlap
+    (distributed/weight_slots.py). Each copy costs a model (and an engine)."""
     trainer_procs: int = 1
     """Data-parallel trainer processes (torch.distributed: gloo on the CPU, NCCL on GPUs);
     1 trains in this process. Each holds a replica of the policy; the loss is normalised
@@ -73,9 +74,10 @@ class ResourcesConfig:
         if self.rollout_worker_calls < 1:
             raise ConfigError("resources.rollout_worker_calls must be >= 1 (calls a rollout "
                               f"worker serves at once), got {self.rollout_worker_calls}.")
-        if self.rollout_worker_copies < 1:
-            raise ConfigError("resources.rollout_worker_copies must be >= 1 (policy copies "
-                              f"per rollout worker), got {self.rollout_worker_copies}.")
+        if self.rollout_worker_copies < 0:
+            raise ConfigError("resources.rollout_worker_copies must be >= 0 (policy copies "
+                              "per rollout worker; 0 = rollout.max_staleness + 1), got "
+                              f"{self.rollout_worker_copies}.")
         if self.trainer_sharding not in ("replicate", "fsdp"):
             raise ConfigError("resources.trainer_sharding must be 'replicate' or 'fsdp', got "
                               f"{self.trainer_sharding!r}.")

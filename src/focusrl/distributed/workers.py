@@ -18,10 +18,11 @@ talks to an in-process engine or to N workers:
 - concurrency: a worker serves up to resources.rollout_worker_calls calls at once (a
   threaded actor), so the chunks of several batches in flight (asynchronous mode) run
   side by side, as on an inference server. It holds resources.rollout_worker_copies
-  copies of the policy (weight_slots.py): a chunk runs on the newest loaded copy, at
-  least as new as the weights sent before it was issued; a load goes into an idle copy
-  (with one copy: waits for the running chunks), so with two or more copies the next
-  batch starts on the new version while the previous batch finishes on the old one.
+  (by default max_staleness + 1) copies of the policy (weight_slots.py): a chunk runs
+  on the newest loaded copy, at least as new as the weights sent before it was issued;
+  a load goes into an idle copy (with one copy: waits for the running chunks), so with
+  two or more copies the next batch starts on the new version while the previous
+  batch finishes on the old one.
 In-flight generations across a weight update finish on the weights they started with,
 and their samples carry that older version: asynchronous mode then bounds and corrects
 for it (distributed/asynchronous.py), rather than aborting and re-issuing the work.
@@ -64,7 +65,8 @@ class RolloutWorker:
         model.to(device).eval()
         ref = copy.deepcopy(model) if needs_reference(cfg) else None
         slots = []
-        for i in range(cfg.resources.rollout_worker_copies):  # weight_slots.py
+        copies = cfg.resources.rollout_worker_copies or cfg.rollout.max_staleness + 1
+        for i in range(copies):  # weight_slots.py
             m = model if i == 0 else copy.deepcopy(model)
             engine = build_engine(cfg, m, tokenizer, device, ref)
             slots.append(Slot(m, wrapper(engine) if wrapper else engine))

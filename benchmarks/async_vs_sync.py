@@ -1,7 +1,10 @@
 """Asynchronous vs synchronous RL: samples per second and time to a target reward.
 
 Same task, seed and algorithm (GRPO with the decoupled-PPO correction, tis_cap=2) for
-rollout.max_staleness = 0 (synchronous), 1 and 2, on two Ray rollout workers, in two
+rollout.max_staleness = 0 (synchronous), 1 and 2, on two Ray rollout workers, each
+serving several calls at once and holding --worker-copies policy copies (3 by default:
+the next batch starts on the new weights while the previous one finishes on the old;
+1 loads in place, after the running generations; distributed/weight_slots.py), in two
 settings:
 - cpu: the workers generate with the tiny model on this machine's CPU, competing with
   the trainer for the same cores;
@@ -15,6 +18,7 @@ evaluation excluded); time to target
 
     python benchmarks/async_vs_sync.py [--settings cpu,remote] [--steps 24]
         [--remote-seconds 0.4] [--target 0.4] [--prompts 16] [--samples 8]
+        [--worker-copies 3]
 
 The last line compares the last setting run:
 `async/sync samples per second: staleness1 R1, staleness2 R2`.
@@ -74,7 +78,8 @@ def settings(args: argparse.Namespace, run_dir: Path, staleness: int) -> list[st
         "optim.warmup_steps=0", "optim.schedule=constant", f"train.steps={args.steps}",
         "train.eval_every=0", "train.checkpoint_every=0", "algorithm.tis_cap=2",
         r"rewards.parts=[{kind: format, args: {pattern: '^\d', require_eos: false}}]",
-        "resources.rollout_workers=2", f"rollout.max_staleness={staleness}",
+        "resources.rollout_workers=2", f"resources.rollout_worker_copies={args.copies}",
+        f"rollout.max_staleness={staleness}",
         f"run_dir={run_dir}",
     ]
 
@@ -143,6 +148,7 @@ def main() -> None:
     ap.add_argument("--target", type=float, default=0.4)
     ap.add_argument("--prompts", type=int, default=16)
     ap.add_argument("--samples", type=int, default=8)
+    ap.add_argument("--worker-copies", dest="copies", type=int, default=3)
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     results = {}

@@ -109,3 +109,65 @@ def test_one_process_runs_never_import_ray():
     code = ("import sys, focusrl.cli, focusrl.trainer.rl, focusrl.trainer.components; "
             "assert 'ray' not in sys.modules, 'ray imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _reader(slots, least, entered, release, seen):
+    with slots.reading(least) as slot:
+        seen.append(slot.load)
+        entered.set()
+        release.wait(5)
+
+
+def test_one_copy_loads_after_running_generations_and_holds_new_ones_back():
+    from focusrl.distributed.weight_slots import Slot, WeightSlots
+
+    slots = WeightSlots([Slot(model="m", engine="e")])
+    entered, release, seen = threading.Event(), threading.Event(), []
+    r = threading.Thread(target=_reader, args=(slots, 0, entered, release, seen))
+    r.start()
+    entered.wait(5)
+    loaded = []
+
+    def load():
+        with slots.writing(1) as slot:
+            loaded.append(slot)
+    w = threading.Thread(target=load)
+    w.start()
+    w.join(0.2)
+    assert w.is_alive() and not loaded  # waits for the running generation
+    release.set()
+    r.join(5)
+    w.join(5)
+    with slots.reading(1) as slot:  # the next generation sees load 1
+        assert slot.load == 1 and slot is loaded[0]
+    assert seen == [0]
+
+
+def test_two_copies_load_beside_a_running_generation_and_skip_late_loads():
+    from focusrl.distributed.weight_slots import Slot, WeightSlots
+
+    slots = WeightSlots([Slot(model="a", engine="a"), Slot(model="b", engine="b")])
+    entered, release, seen = threading.Event(), threading.Event(), []
+    r = threading.Thread(target=_reader, args=(slots, 0, entered, release, seen))
+    r.start()
+    entered.wait(5)
+    with slots.writing(1) as slot:  # at once: the idle copy, the running one untouched
+        assert slot is not None and slot.readers == 0
+    with slots.reading(1) as slot:  # a new generation starts on load 1 meanwhile
+        assert slot.load == 1 and slot.model == "b"
+        waiting = []
+
+        def load2():
+            with slots.writing(2) as s:
+                waiting.append(s)
+        w = threading.Thread(target=load2)
+        w.start()
+        w.join(0.2)  # copy a is read by the old generation, b by this one: load 2 waits
+        assert w.is_alive()
+        release.set()
+        r.join(5)
+        w.join(5)
+    assert waiting[0].model == "a" and slots.newest_load == 2
+    with slots.writing(1) as slot:  # arrived after load 2: skipped
+        assert slot is None
+    assert seen == [0]

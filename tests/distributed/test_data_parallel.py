@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
 import torch
 
 from focusrl.config import load_config
@@ -54,6 +55,32 @@ def test_two_gloo_ranks_match_one_process_step_for_step_across_a_resume(tmp_path
         for key in ("loss", "grad_norm", "entropy", "kl", "num_samples"):
             assert math.isclose(a[key], b[key], rel_tol=1e-5, abs_tol=1e-7), (key, a, b)
     assert max(float((w1[k] - w2[k]).abs().max()) for k in w1) < 1e-5
+
+
+def test_two_fsdp_ranks_match_one_process_across_a_resume(tmp_path):
+    """resources.trainer_sharding=fsdp (FSDP2 fully_shard, gloo on the CPU): each rank
+    trains a sharded copy; rank 0's full model gets the gathered weights after each step
+    (what generation and checkpoints read). Same tolerances as replicated ranks; the
+    resume reloads the gathered optimizer state into the shards."""
+    torch.set_num_threads(1)
+    single, w1 = _run(tmp_path, "single")
+    fsdp, w2 = _run(tmp_path, "fsdp", "resources.trainer_procs=2",
+                    "resources.trainer_sharding=fsdp", interrupt_at=2)
+    assert len(single) == len(fsdp) == 3
+    for a, b in zip(single, fsdp):
+        assert a["reward_mean"] == b["reward_mean"]  # same gathered weights -> same samples
+        for key in ("loss", "grad_norm", "entropy", "kl", "num_samples"):
+            assert math.isclose(a[key], b[key], rel_tol=1e-5, abs_tol=1e-7), (key, a, b)
+    assert max(float((w1[k] - w2[k]).abs().max()) for k in w1) < 1e-5
+
+
+def test_fsdp_micro_batches_are_equal_in_number_on_every_rank():
+    from focusrl.distributed.fsdp import lockstep_micro_batch
+
+    assert lockstep_micro_batch([9, 8], 4) == [3, 3]  # 3 micro-batches each
+    assert lockstep_micro_batch([8, 8], 4) == [4, 4]
+    with pytest.raises(RuntimeError, match="micro-batches"):
+        lockstep_micro_batch([9, 8], 1)  # 9 vs 8 one-sample micro-batches
 
 
 def test_shards_cover_the_batch_once_and_metrics_combine():

@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -44,7 +45,7 @@ ASYNC = [
     "optim.lr=1e-2", "optim.warmup_steps=0", "optim.schedule=constant", "threads=1",
     # learnable from scratch in a few steps: start the answer with a digit
     r"rewards.parts=[{kind: format, args: {pattern: '^\d', require_eos: false}}]",
-    "train.eval_every=0", "resources.rollout_workers=2",
+    "train.eval_every=0", "resources.rollout_workers=2", "resources.rollout_worker_copies=2",
     "rollout.max_staleness=1", "algorithm.tis_cap=2",
 ]
 
@@ -120,6 +121,26 @@ def test_async_staleness1_learns_within_the_bound_and_resumes(pool_components):
     assert last > first + 0.1, (first, last)
 
 
+def test_staleness2_runs_two_batches_ahead_within_the_bound(pool_components, tmp_path):
+    """max_staleness=2: up to 2 batches generate ahead of the trainer (3 at once at the
+    start, on the initial weights), and the per-sample versions show no trained sample
+    more than 2 versions old."""
+    first, c = pool_components
+    cfg = load_config(None, [*ASYNC, f"run_dir={tmp_path}", "train.steps=6",
+                             "train.checkpoint_every=0", "rollout.max_staleness=2"])
+    c.cfg = cfg
+    try:
+        train(cfg, components=c)
+    finally:
+        c.cfg = first
+    rows = _metrics(cfg)
+    assert [r["step"] for r in rows] == list(range(1, 7))
+    assert all(r["staleness_max"] <= 2 and r["stale_dropped"] == 0 for r in rows)
+    assert all(r["rollout_in_flight"] <= 3 for r in rows)
+    assert max(r["rollout_in_flight"] for r in rows) == 3  # several batches in flight
+    assert rows[2]["staleness_max"] == 2  # batch 3 started on version 0, trained at 2
+
+
 def test_a_request_the_cluster_cannot_satisfy_names_what_is_missing(pool_components):
     with pytest.raises(ConfigError, match="GPU: 2 wanted"):
         check_resources(ray, ResourcesConfig(rollout_workers=2, rollout_worker_gpus=1))
@@ -160,6 +181,67 @@ def test_hung_reward_is_abandoned_with_the_fallback_in_async_mode(pool_component
     for r in rows[1:]:
         assert r["reward_mean"] == 1.0 or (
             r["reward_mean"] == -1.0 and r["reward_failures/hangs_on_first_call"] == 32)
+
+
+class HangsUntilMarked:
+    """A reward part with no time limit of its own that hangs (60 s) unless its marker
+    file exists; it creates the marker first, so a replacement worker scores at once."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def score(self, samples):
+        if not os.path.exists(self.marker):
+            open(self.marker, "w").close()
+            time.sleep(60)
+        return [1.0] * len(samples)
+
+
+def test_hung_reward_worker_is_killed_and_its_samples_get_the_fallback(pool_components,
+                                                                       tmp_path):
+    """resources.reward_workers=1: scoring runs in a Ray actor; the actor that hangs is
+    abandoned after reward_worker_timeout_s, its process killed and replaced, and its
+    samples get the fallback reward, counted per sample."""
+    from ray import cloudpickle
+
+    from focusrl.distributed.reward_workers import RayRewardPool
+    from focusrl.rewards.registry import REWARDERS
+
+    first, c = pool_components
+    module = sys.modules[__name__]
+    cloudpickle.register_pickle_by_value(module)  # the actor cannot import this test file
+    REWARDERS["hangs_until_marked"] = HangsUntilMarked
+    try:
+        cfg = load_config(None, [
+            *ASYNC, f"run_dir={tmp_path}", "train.steps=3", "train.checkpoint_every=0",
+            "rewards.fallback_reward=-1", "resources.reward_workers=1",
+            "resources.reward_worker_timeout_s=3",
+            f"rewards.parts=[{{kind: hangs_until_marked, args: {{marker: '{tmp_path}/m'}}}}]"])
+        pool = RayRewardPool(cfg)
+        hung = pool.worker_pids()[0]
+        saved, c.rewards, c.cfg = c.rewards, pool, cfg
+        try:
+            train(cfg, components=c)
+        finally:
+            c.rewards, c.cfg = saved, first
+            pool.close()
+    finally:
+        del REWARDERS["hangs_until_marked"]
+        cloudpickle.unregister_pickle_by_value(module)
+    rows = _metrics(cfg)
+    assert [r["step"] for r in rows] == [1, 2, 3]
+    # one batch (1 or 2: they are scored side by side) met the hung worker: every sample
+    # got the fallback, counted; the replacement scored the others
+    hit = [r for r in rows if r["reward_mean"] == -1.0]
+    assert len(hit) == 1 and hit[0]["reward_failures/hangs_until_marked"] == 32
+    assert all(r["reward_mean"] == 1.0 and "reward_failures/hangs_until_marked" not in r
+               for r in rows if r is not hit[0])
+    assert pool.restarts == 1
+    for _ in range(50):  # the hung worker's process was killed, not left running
+        if not os.path.exists(f"/proc/{hung}"):
+            break
+        time.sleep(0.1)
+    assert not os.path.exists(f"/proc/{hung}")
 
 
 def test_two_rollout_workers_and_two_trainer_ranks_match_one_trainer(pool_components, tmp_path):

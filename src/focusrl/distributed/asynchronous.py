@@ -1,11 +1,13 @@
 """The rollout source of train(): synchronous (generate, then train) or asynchronous with
 bounded staleness.
 
-Asynchronous RL (rollout.max_staleness = k > 0), after AReaL (Fu et al. 2025): a producer
-thread keeps generating and scoring the batches of future steps on the Ray rollout
-workers while the trainer updates. The batch of step s may start only once the trainer
-has published policy version s - 1 - k, and the trainer of step s holds version s - 1, so
-every sample is at most k versions behind; `take` still checks each sample's
+Asynchronous RL (rollout.max_staleness = k > 0), after AReaL (Fu et al. 2025): a launcher
+thread starts the batches of future steps, each generated and scored in its own thread
+on the Ray rollout workers, while the trainer updates. The batch of step s may start
+only once the trainer has published policy version s - 1 - k, and the trainer of step s
+holds version s - 1, so up to k batches run ahead of the trainer (k + 1 exist at once
+with the one it trains on), side by side on the workers (resources.rollout_worker_calls),
+and every sample is at most k versions behind; `take` still checks each sample's
 `policy_version` and drops (and counts, `stale_dropped`) any group older than the bound
 (a chunk re-issued after a worker died, say). The loss corrects for the lag with
 decoupled PPO (docs/algorithms.md): see `check_behaviour_correction`.
@@ -56,12 +58,6 @@ class SyncRollout:
     def __init__(self, rollout_fn: RolloutFn) -> None:
         self._rollout = rollout_fn
 
-    def _wait_for_version(self, least: int) -> int | None:
-        """The newest published version once it is >= `least`; None when closing."""
-        with self._cond:
-            self._cond.wait_for(lambda: self._stop or self._version >= least)
-            return None if self._stop else self._version
-
     def take(self, step: int) -> tuple[list[Sample], dict[str, float]]:
         return self._rollout(step)
 
@@ -73,7 +69,7 @@ class SyncRollout:
 
 
 class AsyncRollout:
-    """A producer thread generates batches up to `max_staleness` steps ahead."""
+    """Batches generated up to `max_staleness` steps ahead, each in its own thread."""
 
     def __init__(self, rollout_fn: RolloutFn, start_step: int, max_staleness: int,
                  algo: AlgorithmConfig) -> None:
@@ -83,27 +79,42 @@ class AsyncRollout:
         self._ready: dict[int, tuple[list[Sample], dict[str, float]]] = {}
         self._error: BaseException | None = None
         self._stop = False
-        self._thread = threading.Thread(target=self._produce, args=(start_step + 1,),
-                                        name="focusrl-async-rollout", daemon=True)
+        self._batches: list[threading.Thread] = []
+        self._in_flight = 0
+        self._thread = threading.Thread(target=self._launch, args=(start_step + 1,),
+                                        name="focusrl-async-launcher", daemon=True)
         self._thread.start()
 
-    def _produce(self, step: int) -> None:
+    def _launch(self, step: int) -> None:
+        while True:
+            # batch `step` trains at version step-1: start it at version >= step-1-k
+            version = self._wait_for_version(step - 1 - self._k)
+            if version is None:
+                return
+            t = threading.Thread(target=self._produce, args=(step, version),
+                                 name=f"focusrl-rollout-{step}", daemon=True)
+            self._batches = [b for b in self._batches if b.is_alive()] + [t]
+            t.start()
+            step += 1
+
+    def _produce(self, step: int, version: int) -> None:
+        with self._cond:
+            self._in_flight += 1
+            in_flight = self._in_flight
         try:
-            while True:
-                # batch `step` trains at version step-1: start it at version >= step-1-k
-                version = self._wait_for_version(step - 1 - self._k)
-                if version is None:
-                    return
-                samples, tally = self._rollout(step)
-                tally["generated_at_version"] = float(version)
-                with self._cond:
-                    self._ready[step] = (samples, tally)
-                    self._cond.notify_all()
-                step += 1
+            samples, tally = self._rollout(step)
+            tally["generated_at_version"] = float(version)
+            tally["rollout_in_flight"] = float(in_flight)  # batches generating at its start
+            with self._cond:
+                self._ready[step] = (samples, tally)
+                self._cond.notify_all()
         except BaseException as e:  # noqa: BLE001 - handed to the trainer thread in take()
             with self._cond:
                 self._error = e
                 self._cond.notify_all()
+        finally:
+            with self._cond:
+                self._in_flight -= 1
 
     def _wait_for_version(self, least: int) -> int | None:
         """The newest published version once it is >= `least`; None when closing."""
@@ -144,16 +155,20 @@ class AsyncRollout:
             self._stop = True
             self._cond.notify_all()
         self._thread.join(timeout=600)
+        for b in self._batches:  # batches in flight finish generating; their samples go
+            b.join(timeout=600)  # unused (the resume guarantee in the module docstring)
 
 
-class LockedSampler:
-    """The prompt sampler, shared by the producer thread and the trainer's checkpoints."""
+class Locked:
+    """An object shared by the batch threads (and the trainer's checkpoints): every
+    method call holds one lock (the prompt sampler; the reward pipeline, which keeps
+    per-call state and whose parts are not all thread-safe)."""
 
-    def __init__(self, sampler: Any) -> None:
-        self._sampler, self._lock = sampler, threading.Lock()
+    def __init__(self, obj: Any) -> None:
+        self._obj, self._lock = obj, threading.Lock()
 
     def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._sampler, name)
+        attr = getattr(self._obj, name)
         if not callable(attr):
             return attr
 
@@ -169,6 +184,12 @@ def build_rollout_source(c: Any, start_step: int,
     k = c.cfg.rollout.max_staleness
     if k == 0:
         return SyncRollout(rollout_fn)
-    if not isinstance(c.sampler, LockedSampler):  # producer thread + trainer checkpoints
-        c.sampler = LockedSampler(c.sampler)
+    if not isinstance(c.sampler, Locked):  # batch threads + trainer checkpoints
+        c.sampler = Locked(c.sampler)
+    if not isinstance(c.rewards, Locked):
+        c.rewards = Locked(c.rewards)
+    if c.cfg.rewards.overlap_with_generation and c.scorer is None:  # one, not one per thread
+        from focusrl.rewards.async_scoring import AsyncScorer
+
+        c.scorer = AsyncScorer(c.rewards)
     return AsyncRollout(rollout_fn, start_step, k, c.cfg.algorithm)

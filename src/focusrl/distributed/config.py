@@ -25,10 +25,34 @@ class ResourcesConfig:
     """GPUs Ray reserves for each rollout worker (fractions share a GPU)."""
     rollout_worker_threads: int = 1
     """torch CPU threads inside each rollout worker."""
+    rollout_worker_calls: int = 4
+    """Calls one rollout worker serves at once (a threaded Ray actor): the chunks of
+    several batches in flight (asynchronous mode) generate side by side, as on an
+    inference server, and a weight load waits for the running ones (workers.py)."""
+    rollout_worker_copies: int = 0
+    """Copies of the policy (each with its engine) in each rollout worker; 0 = one more
+    than rollout.max_staleness. 1 loads new weights in place, after the running
+    generations; 2 or more load into an idle copy while generations on the previous
+    version go on, so in asynchronous mode batches of consecutive versions overlap
+    (distributed/weight_slots.py). Each copy costs a model (and an engine)."""
     trainer_procs: int = 1
     """Data-parallel trainer processes (torch.distributed: gloo on the CPU, NCCL on GPUs);
     1 trains in this process. Each holds a replica of the policy; the loss is normalised
     over the whole batch, so the update equals the single-process one."""
+    reward_workers: int = 0
+    """Ray actors that score rewards (distributed/reward_workers.py); 0 scores in the
+    trainer process. Parts that use the trainer's policy cannot run there."""
+    reward_worker_cpus: float = 0.0
+    """CPUs Ray reserves for each reward worker (0: they share the cluster's CPUs; raise it
+    for CPU-heavy rewards)."""
+    reward_worker_timeout_s: float = 300.0
+    """A reward worker that returns nothing within this many seconds is killed and
+    replaced; its samples get rewards.fallback_reward, counted per part."""
+    trainer_sharding: str = "replicate"
+    """How trainer_procs > 1 ranks hold the policy: 'replicate' (each a full copy,
+    gradients all-reduced) or 'fsdp' (FSDP2 fully_shard: parameters, gradients and
+    optimizer state sharded over the ranks; distributed/fsdp.py says what rank 0 still
+    holds in full)."""
     ray_address: str = "local"
     """'local' starts a private Ray instance on this machine, every socket on 127.0.0.1;
     anything else is passed to ray.init(address=...) to join an existing cluster."""
@@ -47,8 +71,24 @@ class ResourcesConfig:
                               ">= 0.")
         if self.rollout_worker_threads < 1:
             raise ConfigError("resources.rollout_worker_threads must be >= 1.")
+        if self.rollout_worker_calls < 1:
+            raise ConfigError("resources.rollout_worker_calls must be >= 1 (calls a rollout "
+                              f"worker serves at once), got {self.rollout_worker_calls}.")
+        if self.rollout_worker_copies < 0:
+            raise ConfigError("resources.rollout_worker_copies must be >= 0 (policy copies "
+                              "per rollout worker; 0 = rollout.max_staleness + 1), got "
+                              f"{self.rollout_worker_copies}.")
+        if self.trainer_sharding not in ("replicate", "fsdp"):
+            raise ConfigError("resources.trainer_sharding must be 'replicate' or 'fsdp', got "
+                              f"{self.trainer_sharding!r}.")
         if self.trainer_procs < 1:
             raise ConfigError(f"resources.trainer_procs must be >= 1, got {self.trainer_procs}.")
+        if self.reward_workers < 0 or self.reward_worker_cpus < 0:
+            raise ConfigError("resources.reward_workers and reward_worker_cpus must be >= 0.")
+        if self.reward_worker_timeout_s <= 0:
+            raise ConfigError("resources.reward_worker_timeout_s must be > 0 (seconds before a "
+                              f"silent reward worker is replaced), got "
+                              f"{self.reward_worker_timeout_s}.")
         if self.max_worker_restarts < 0:
             raise ConfigError("resources.max_worker_restarts must be >= 0.")
 

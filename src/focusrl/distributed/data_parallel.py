@@ -13,10 +13,12 @@ The distributed update therefore equals the single-process update of the same ba
 float summation order (tests/distributed/test_data_parallel.py states the tolerance).
 Metrics that are sums over tokens or sequences are summed over ranks; maxima maxed.
 
-Departures: the weights are replicated (DDP-style), not sharded: FSDP2 `fully_shard`
-is not wired in yet (models that do not fit one device are out of scope here). Losses
-that draw random numbers (Clip-Cov's random detach) draw them per rank, so those
-match the single process in distribution only.
+resources.trainer_sharding picks how the ranks hold the policy: `replicate` (DDP-style,
+the above) or `fsdp` (FSDP2 `fully_shard`, distributed/fsdp.py: every rank trains a
+sharded copy, FSDP reduces the gradients, and rank 0's full model receives the gathered
+weights and optimizer state after each update). Losses that draw random numbers
+(Clip-Cov's random detach) draw them per rank, so those match the single process in
+distribution only.
 """
 
 from __future__ import annotations
@@ -30,6 +32,15 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from focusrl.distributed.fsdp import (
+    copy_into,
+    full_optimizer_state,
+    gather_full,
+    load_full_state,
+    lockstep_micro_batch,
+    shard_model,
+    sum_gradients,
+)
 from focusrl.trainer.batching import TrainBatch
 from focusrl.trainer.update import UpdateResult, policy_update
 
@@ -65,12 +76,18 @@ def all_reduce_gradients(model: Any, finite: bool) -> bool:
 
 def _shard_update(model: Any, opt: Any, sched: Any, batch: TrainBatch, algo: Any,
                   rank: int, world: int, ref_model: Any, generator: Any,
-                  kwargs: dict[str, Any]) -> dict[str, float]:
+                  kwargs: dict[str, Any], fsdp: bool = False) -> dict[str, float]:
     start, end = shard_bounds(len(batch), world, rank)
+    sync: Any = all_reduce_gradients
+    if fsdp:  # every rank the same number of micro-batches; FSDP reduces the gradients
+        sizes = lockstep_micro_batch([b - a for a, b in (shard_bounds(len(batch), world, r)
+                                                         for r in range(world))],
+                                     kwargs["micro_batch_samples"])
+        kwargs = {**kwargs, "micro_batch_samples": sizes[rank], "lockstep": True}
+        sync = sum_gradients(world)
     result = policy_update(model, opt, sched, batch.slice(start, end), algo,
                            ref_model=ref_model, generator=generator,
-                           normalizers=global_normalizers(batch),
-                           grad_sync=all_reduce_gradients, **kwargs)
+                           normalizers=global_normalizers(batch), grad_sync=sync, **kwargs)
     gathered: list[Any] = [None] * world
     dist.all_gather_object(gathered, result.metrics)
     return _combine(gathered)
@@ -114,6 +131,8 @@ class DataParallelUpdate:
         dist.init_process_group(_backend(device), init_method=f"tcp://127.0.0.1:{port}",
                                 rank=0, world_size=self.world)
         self._synced_optimizer: Any = None
+        self._cfg, self._fsdp = cfg, cfg.resources.trainer_sharding == "fsdp"
+        self._shard: Any = None  # fsdp: rank 0's sharded training copy, optimizer, schedule
 
     def __call__(self, model: Any, optimizer: Any, scheduler: Any, batch: TrainBatch,
                  algo: Any, *, ref_model: Any = None, generator: Any = None,
@@ -124,12 +143,23 @@ class DataParallelUpdate:
                 f"resources.trainer_procs={self.world} ranks: lower trainer_procs or raise "
                 "rollout.prompts_per_step x samples_per_prompt.")
         if optimizer is not self._synced_optimizer:  # a train() start: initial, warm-started
-            _broadcast(("state", model.state_dict(), optimizer.state_dict(),  # or resumed
-                        scheduler.state_dict()))
+            optim = (full_optimizer_state(model, optimizer) if self._fsdp  # or resumed
+                     else optimizer.state_dict())
+            state = ("state", model.state_dict(), optim, scheduler.state_dict())
+            _broadcast(state)
+            if self._fsdp:
+                self._shard = _load_shard(self._cfg, self._shard, model, state)
             self._synced_optimizer = optimizer
         _broadcast(("update", batch, algo, ref_model is not None, kwargs))
-        metrics = _shard_update(model, optimizer, scheduler, batch, algo, 0, self.world,
-                                ref_model, generator, kwargs)
+        if not self._fsdp:
+            metrics = _shard_update(model, optimizer, scheduler, batch, algo, 0, self.world,
+                                    ref_model, generator, kwargs)
+            return UpdateResult(metrics, int(metrics.get("skipped_updates", 0.0)))
+        shard, shard_opt, shard_sched = self._shard
+        metrics = _shard_update(shard, shard_opt, shard_sched, batch, algo, 0, self.world,
+                                ref_model, generator, kwargs, fsdp=True)
+        copy_into(model, optimizer, *gather_full(shard, shard_opt))  # weight sync, checkpoints
+        scheduler.load_state_dict(shard_sched.state_dict())
         return UpdateResult(metrics, int(metrics.get("skipped_updates", 0.0)))
 
     def close(self) -> None:
@@ -164,19 +194,44 @@ def _helper_main(rank: int, world: int, port: int, cfg: Any) -> None:
     ref_model = copy.deepcopy(model).eval()  # the initial policy, as on rank 0
     opt, sched = build_rl_optimizer(cfg, model)
     generator = torch.Generator(device=device).manual_seed(cfg.seed + 1 + rank)
+    fsdp, shard = cfg.resources.trainer_sharding == "fsdp", None
     while True:
         msg = _broadcast((None,))
         if msg[0] == "stop":
             break
-        if msg[0] == "state":
+        if msg[0] == "state" and fsdp:
+            shard = _load_shard(cfg, shard, model, msg)
+        elif msg[0] == "state":
             model.load_state_dict(msg[1])
             opt.load_state_dict(msg[2])
             sched.load_state_dict(msg[3])
-            continue
-        _, batch, algo, use_ref, kwargs = msg
-        _shard_update(model, opt, sched, batch, algo, rank, world,
-                      ref_model if use_ref else None, generator, kwargs)
+        elif fsdp:
+            _, batch, algo, use_ref, kwargs = msg
+            _shard_update(*shard, batch, algo, rank, world, ref_model if use_ref else None,
+                          generator, kwargs, fsdp=True)
+            gather_full(shard[0], shard[1])  # rank 0 keeps the full weights (a collective)
+        else:
+            _, batch, algo, use_ref, kwargs = msg
+            _shard_update(model, opt, sched, batch, algo, rank, world,
+                          ref_model if use_ref else None, generator, kwargs)
     dist.destroy_process_group()
+
+
+def _load_shard(cfg: Any, shard: Any, model: Any, msg: tuple) -> tuple[Any, Any, Any]:
+    """fsdp: (sharded copy, its optimizer, its schedule) holding the broadcast full state;
+    the copy is sharded once, the optimizer rebuilt at each train() start."""
+    from focusrl.trainer.optim import build_rl_optimizer
+
+    _, model_state, optim_state, sched_state = msg
+    if shard is None:
+        model.load_state_dict(model_state)
+        sharded = shard_model(copy.deepcopy(model))
+    else:
+        sharded = shard[0]
+    opt, sched = build_rl_optimizer(cfg, sharded)
+    load_full_state(sharded, opt, model_state, optim_state)
+    sched.load_state_dict(sched_state)
+    return sharded, opt, sched
 
 
 def build_policy_update(cfg: Any, device: torch.device) -> Any:

@@ -45,7 +45,8 @@ def init_ray(res: ResourcesConfig) -> tuple[Any, bool]:
             "a local Ray would listen on every network interface: set that variable in the "
             "environment, or import focusrl.distributed.ray_setup before ray.")
     if res.ray_address == "local":  # workers inherit this process's environment (PYTHONPATH)
-        cpus = res.ray_cpus or max(1, int(round(res.rollout_workers * res.rollout_worker_cpus)))
+        cpus = res.ray_cpus or max(1, int(round(res.rollout_workers * res.rollout_worker_cpus
+                                                + res.reward_workers * res.reward_worker_cpus)))
         ray.init(num_cpus=cpus, num_gpus=_local_gpus(), _node_ip_address="127.0.0.1",
                  include_dashboard=False, log_to_driver=False, configure_logging=False)
     else:
@@ -56,16 +57,22 @@ def init_ray(res: ResourcesConfig) -> tuple[Any, bool]:
 def check_resources(ray: Any, res: ResourcesConfig) -> None:
     """Raise a ConfigError naming what the cluster lacks for `res`."""
     have = ray.cluster_resources()
-    need = {"CPU": res.rollout_workers * res.rollout_worker_cpus,
-            "GPU": res.rollout_workers * res.rollout_worker_gpus}
-    missing = [f"{kind}: {want:g} wanted ({res.rollout_workers} rollout workers x "
-               f"{want / res.rollout_workers:g}), {have.get(kind, 0.0):g} in the cluster"
-               for kind, want in need.items() if want > have.get(kind, 0.0) + 1e-9]
+    rollout_cpus = res.rollout_workers * res.rollout_worker_cpus
+    reward_cpus = res.reward_workers * res.reward_worker_cpus
+    need = {"CPU": (rollout_cpus + reward_cpus,
+                    f"{res.rollout_workers} rollout workers x {res.rollout_worker_cpus:g}"
+                    + (f" + {res.reward_workers} reward workers x {res.reward_worker_cpus:g}"
+                       if reward_cpus else "")),
+            "GPU": (res.rollout_workers * res.rollout_worker_gpus,
+                    f"{res.rollout_workers} rollout workers x {res.rollout_worker_gpus:g}")}
+    missing = [f"{kind}: {want:g} wanted ({why}), {have.get(kind, 0.0):g} in the cluster"
+               for kind, (want, why) in need.items() if want > have.get(kind, 0.0) + 1e-9]
     if missing:
         raise ConfigError(
             "resources cannot be satisfied by the Ray cluster: " + "; ".join(missing)
             + ". Lower resources.rollout_workers / rollout_worker_cpus / rollout_worker_gpus"
-            " (or raise resources.ray_cpus for the local cluster).")
+            " / reward_workers / reward_worker_cpus (or raise resources.ray_cpus for the "
+            "local cluster).")
 
 
 def _local_gpus() -> int:

@@ -15,8 +15,15 @@ talks to an in-process engine or to N workers:
   actor that first loads the newest weights; its unfinished chunks are re-issued, the
   others are kept, so no sample is lost or counted twice. Each restart is logged and
   counted (`worker_restarts`); more than resources.max_worker_restarts stops the run.
-In-flight generations across a weight update finish on the weights they started with
-(Ray runs an actor's calls in order, so the new weights load after the running chunk),
+- concurrency: a worker serves up to resources.rollout_worker_calls calls at once (a
+  threaded actor), so the chunks of several batches in flight (asynchronous mode) run
+  side by side, as on an inference server. It holds resources.rollout_worker_copies
+  (by default max_staleness + 1) copies of the policy (weight_slots.py): a chunk runs
+  on the newest loaded copy, at least as new as the weights sent before it was issued;
+  a load goes into an idle copy (with one copy: waits for the running chunks), so with
+  two or more copies the next batch starts on the new version while the previous
+  batch finishes on the old one.
+In-flight generations across a weight update finish on the weights they started with,
 and their samples carry that older version: asynchronous mode then bounds and corrects
 for it (distributed/asynchronous.py), rather than aborting and re-issuing the work.
 """
@@ -35,6 +42,7 @@ from typing import Any
 import torch
 
 from focusrl.distributed.ray_setup import check_resources, init_ray
+from focusrl.distributed.weight_slots import Slot, WeightSlots
 from focusrl.rollout.base import RolloutEngine
 from focusrl.types import GenerationRequest, Sample, SamplingParams
 
@@ -53,27 +61,40 @@ class RolloutWorker:
 
         torch.set_num_threads(cfg.resources.rollout_worker_threads)
         device = resolve_device(cfg.model.device)
-        self.model, tokenizer = build_model(cfg)
-        self.model.to(device).eval()
-        ref = None
-        if needs_reference(cfg):
-            ref = copy.deepcopy(self.model)
-        engine = build_engine(cfg, self.model, tokenizer, device, ref)
-        self.engine = wrapper(engine) if wrapper else engine
+        model, tokenizer = build_model(cfg)
+        model.to(device).eval()
+        ref = copy.deepcopy(model) if needs_reference(cfg) else None
+        slots = []
+        copies = cfg.resources.rollout_worker_copies or cfg.rollout.max_staleness + 1
+        for i in range(copies):  # weight_slots.py
+            m = model if i == 0 else copy.deepcopy(model)
+            engine = build_engine(cfg, m, tokenizer, device, ref)
+            slots.append(Slot(m, wrapper(engine) if wrapper else engine))
+        self._slots = WeightSlots(slots)
+        self._load_lock = threading.Lock()  # one load at a time
 
     def pid(self) -> int:
         return os.getpid()
 
-    def set_weights(self, state: dict[str, torch.Tensor], version: int) -> dict[str, float]:
-        t = time.perf_counter()
-        self.model.load_state_dict(state)
-        out = dict(self.engine.sync_weights(self.model, version))
-        out["sync_seconds"] = time.perf_counter() - t + out.get("sync_seconds", 0.0)
-        return out
+    def set_weights(self, state: dict[str, torch.Tensor], version: int,
+                    seq: int) -> dict[str, float]:
+        """Load policy `version`. Loads run one at a time, possibly out of the order they
+        were sent in (a threaded actor): one older (by `seq`) than the loaded one is
+        skipped."""
+        with self._load_lock, self._slots.writing(seq) as slot:
+            if slot is None:
+                return {"sync_seconds": 0.0}
+            t = time.perf_counter()
+            slot.model.load_state_dict(state)
+            out = dict(slot.engine.sync_weights(slot.model, version))
+            out["sync_seconds"] = time.perf_counter() - t + out.get("sync_seconds", 0.0)
+            return out
 
-    def generate(self, requests: Sequence[GenerationRequest],
-                 params: SamplingParams) -> list[Sample]:
-        return self.engine.generate(requests, params)
+    def generate(self, requests: Sequence[GenerationRequest], params: SamplingParams,
+                 least_load: int = 0) -> list[Sample]:
+        """Generate with the weights of load `least_load` or newer (waits for it)."""
+        with self._slots.reading(least_load) as slot:
+            return slot.engine.generate(requests, params)
 
 
 class RayRolloutPool:
@@ -83,8 +104,9 @@ class RayRolloutPool:
         res = cfg.resources
         self.ray, self._started_ray = init_ray(res)
         check_resources(self.ray, res)
-        self._actor_cls = self.ray.remote(num_cpus=res.rollout_worker_cpus,
-                                          num_gpus=res.rollout_worker_gpus)(RolloutWorker)
+        self._actor_cls = self.ray.remote(
+            num_cpus=res.rollout_worker_cpus, num_gpus=res.rollout_worker_gpus,
+            max_concurrency=res.rollout_worker_calls)(RolloutWorker)
         self._cfg, self._wrapper = cfg, engine_wrapper
         self._lock = threading.Lock()
         self.workers = [self._new_worker() for _ in range(res.rollout_workers)]
@@ -93,6 +115,7 @@ class RayRolloutPool:
         self._weights: Any = None  # object ref of the newest state dict
         self._loads: list[Any] = []  # the workers' pending set_weights calls
         self._calls = 0
+        self._seq = 0  # weight loads sent so far (orders them on the threaded workers)
 
     def _new_worker(self) -> Any:
         return self._actor_cls.remote(self._cfg, self._wrapper)
@@ -109,7 +132,9 @@ class RayRolloutPool:
             loads = self._worker_load_seconds()
             self._weights = self.ray.put(state)
             self.policy_version = version
-            self._loads = [w.set_weights.remote(self._weights, version) for w in self.workers]
+            self._seq += 1
+            self._loads = [w.set_weights.remote(self._weights, version, self._seq)
+                           for w in self.workers]
         out = {"sync_seconds": time.perf_counter() - t, "worker_restarts": float(self.restarts)}
         if loads:
             out["time_sync_worker_load"] = max(loads)
@@ -140,26 +165,36 @@ class RayRolloutPool:
                   if bounds[i + 1] > bounds[i]]
         base = params.seed if params.seed is not None else self._cfg.seed * 1_000_003 + call
         results: dict[int, list[Sample]] = {}
-        pending = {self._submit(i, reqs, params, base): (i, reqs) for i, reqs in chunks}
+        with self._lock:  # the weights sent by now: chunks never use older ones
+            least = self._seq
+        pending = {}
+        for i, reqs in chunks:
+            ref, worker = self._submit(i, reqs, params, base, least)
+            pending[ref] = (i, reqs, worker)
         while pending:
             ready, _ = self.ray.wait(list(pending), num_returns=1)
-            i, reqs = pending.pop(ready[0])
+            i, reqs, worker = pending.pop(ready[0])
             try:
                 results[i] = self.ray.get(ready[0])
             except self.ray.exceptions.RayActorError as e:
-                self._restart(i, e)
-                pending[self._submit(i, reqs, params, base)] = (i, reqs)
+                self._restart(i, worker, e)
+                ref, worker = self._submit(i, reqs, params, base, least)
+                pending[ref] = (i, reqs, worker)
         return [s for i, _ in chunks for s in results[i]]
 
     def _submit(self, i: int, reqs: list[GenerationRequest], params: SamplingParams,
-                base: int) -> Any:
+                base: int, least: int) -> tuple[Any, Any]:
         chunk_params = copy.copy(params)
         chunk_params.seed = (base * 1009 + i) % 2**63
         with self._lock:
-            return self.workers[i].generate.remote(reqs, chunk_params)
+            worker = self.workers[i]
+            return worker.generate.remote(reqs, chunk_params, least), worker
 
-    def _restart(self, i: int, error: Exception) -> None:
+    def _restart(self, i: int, dead: Any, error: Exception) -> None:
+        """Replace worker i, unless another batch's call already replaced `dead`."""
         with self._lock:
+            if self.workers[i] is not dead:
+                return
             self.restarts += 1
             if self.restarts > self._cfg.resources.max_worker_restarts:
                 raise RuntimeError(
@@ -170,7 +205,8 @@ class RayRolloutPool:
                         "re-issuing its requests", i, type(error).__name__, self.restarts)
             self.workers[i] = self._new_worker()
             if self._weights is not None:
-                self.workers[i].set_weights.remote(self._weights, self.policy_version)
+                self.workers[i].set_weights.remote(self._weights, self.policy_version,
+                                                   self._seq)
 
     def state_dict(self) -> dict[str, Any]:
         return {"calls": self._calls, "policy_version": self.policy_version}

@@ -120,8 +120,12 @@ scaling or soft-capping. Others always take the transformers forward's logits.""
 
 
 def lm_head(model: Any) -> torch.nn.Linear | None:
-    """The model's LM head when its logits are a plain linear map of the hidden states."""
+    """The model's LM head when its logits are a plain linear map of the hidden states.
+    None for an FSDP-sharded model (distributed/fsdp.py): its weights are gathered only
+    inside the root module's forward, so it must run whole."""
     model = unwrap(model)
+    if getattr(model, "_focusrl_fsdp", False):
+        return None
     head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     cfg = getattr(model, "config", None)
     if (not isinstance(head, torch.nn.Linear) or getattr(cfg, "model_type", None)

@@ -17,6 +17,7 @@ from focusrl.curriculum.factory import build_sampler
 from focusrl.data.formatting import FormatStats, prepare_prompts
 from focusrl.data.sources import TaskData, load_task_data
 from focusrl.distributed.data_parallel import build_policy_update
+from focusrl.distributed.reward_workers import build_reward_scorer
 from focusrl.distributed.workers import EngineWrapper, build_rollout_engine
 from focusrl.envs.training import build_episode_runner, env_task_data
 from focusrl.models import build_char_tokenizer, build_tiny_model, load_model_and_tokenizer
@@ -24,7 +25,6 @@ from focusrl.models.loading import resolve_device
 from focusrl.models.lora import apply_lora
 from focusrl.models.precision import compute_dtype
 from focusrl.rewards.base import RewardPipeline
-from focusrl.rewards.registry import build_rewards
 from focusrl.rollout.base import RolloutEngine
 from focusrl.rollout.episodes import EpisodeRunner
 from focusrl.runtime import configure_cpu
@@ -94,6 +94,8 @@ class Components:
         if self.scorer is not None:
             self.scorer.close()
             self.scorer = None
+        if hasattr(self.rewards, "close"):  # reward workers (before the engine ends Ray)
+            self.rewards.close()
         self.engine.close()
         if hasattr(self.policy_update, "close"):
             self.policy_update.close()
@@ -138,8 +140,8 @@ def build_components(cfg: Config, model_path: str | None = None,
                  "bfloat16" if dtype else "float32", device)
     engine = build_rollout_engine(cfg, model, tokenizer, device, ref_model, engine_wrapper)
     policy = PolicyScorer(model, tokenizer, device, dtype, cfg.train.micro_batch_samples)
-    rewards = build_rewards(cfg.rewards, {"policy": model, "tokenizer": tokenizer,
-                                          "device": device})
+    rewards = build_reward_scorer(cfg, {"policy": model, "tokenizer": tokenizer,  # or Ray
+                                        "device": device})
     sampler = build_sampler(cfg.curriculum, data.train, cfg.rollout.samples_per_prompt,
                             cfg.seed, engine=engine, policy=policy)
     loss_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)

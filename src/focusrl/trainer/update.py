@@ -64,12 +64,15 @@ def policy_update(
     chunk_tokens: int = 1024,
     normalizers: tuple[float, float] | None = None,
     grad_sync: Callable[[Any, bool], bool] | None = None,
+    lockstep: bool = False,
 ) -> UpdateResult:
     """`passes` optimizer steps over `batch`. `chunk_tokens`: positions per LM-head chunk
     (trainer/token_head.py; 0 = materialise the full logits). `normalizers` (tokens,
     sequences) and `grad_sync` serve data-parallel ranks (distributed/data_parallel.py):
     the loss is normalised by the whole batch's counts, and grad_sync(model, finite)
-    all-reduces the gradients and the finite flag before clipping."""
+    all-reduces the gradients and the finite flag before clipping. `lockstep` (FSDP ranks,
+    whose every forward and backward is a collective) runs every micro-batch even after
+    a non-finite loss; the step is skipped all the same."""
     loss_fn = LOSSES[algo.loss]
     result = UpdateResult()
     num_tokens = batch.num_tokens
@@ -130,7 +133,8 @@ def policy_update(
             out = loss_fn(inp, algo)
             if not torch.isfinite(out.loss):
                 finite = False
-                break
+                if not lockstep:
+                    break
             out.loss.backward()
             loss_total += out.loss.detach().item()
             if pass_idx == 0:
@@ -177,6 +181,7 @@ def _clip(model: Any, max_norm: float) -> float:
     params = [p for p in model.parameters() if p.grad is not None]
     if not params:
         return 0.0
-    if max_norm > 0:
-        return float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+    if max_norm > 0 or hasattr(params[0].grad, "full_tensor"):  # FSDP: DTensor gradients
+        norm = torch.nn.utils.clip_grad_norm_(params, max_norm if max_norm > 0 else math.inf)
+        return float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)
     return float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])))

@@ -62,7 +62,7 @@ def claims_table(results: Path, baseline: str, arm: str, claims: list[str]) -> s
             raise SystemExit(f"no runs of arm {name!r} under {results}; arms: {sorted(runs)}")
     seeds = sorted(set(runs[baseline]) & set(runs[arm]))
     unpaired = sorted(set(runs[baseline]) ^ set(runs[arm]))
-    fmt = "{:.3f} [{:.3f}, {:.3f}]".format
+    fmt = "{:.4f} [{:.4f}, {:.4f}]".format
     lines = [f"{arm} vs {baseline}: {len(seeds)} paired seeds {seeds}"
              + (f" (unpaired, left out: {unpaired})" if unpaired else ""), "",
              f"| claim | {baseline} mean [95% CI] | {arm} mean [95% CI] | paired diff "
@@ -82,7 +82,7 @@ def claims_table(results: Path, baseline: str, arm: str, claims: list[str]) -> s
         b, o, d = t_interval(base), t_interval(ours), t_interval(diffs)
         lines.append(
             f"| {arm} {metric} {direction} | {fmt(*b[:3])} | {fmt(*o[:3])} | {fmt(*d[:3])} "
-            f"| {d[3]:.3f} | {', '.join(f'{x:+.3f}' for x in diffs)} "
+            f"| {d[3]:.4f} | {', '.join(f'{x:+.4f}' for x in diffs)} "
             f"| {verdict(d[1], d[2], direction)} |")
     return "\n".join(lines)
 

@@ -66,9 +66,9 @@ def test_claims_table_pairs_by_seed(tmp_path):
     table = claims_table.claims_table(tmp_path, "A", "B", ["acc:higher"])
     assert "3 paired seeds [0, 1, 2] (unpaired, left out: [9])" in table
     row = table.splitlines()[-1]
-    assert "+0.200, +0.150, +0.250" in row  # mean 0.2, sd 0.05
+    assert "+0.2000, +0.1500, +0.2500" in row  # mean 0.2, sd 0.05
     lo = 0.2 - 4.303 * 0.05 / math.sqrt(3)
-    assert f"0.200 [{lo:.3f}, {0.4 - lo:.3f}]" in row and row.endswith("| held |")
+    assert f"0.2000 [{lo:.4f}, {0.4 - lo:.4f}]" in row and row.endswith("| held |")
     with pytest.raises(SystemExit, match="METRIC:higher"):
         claims_table.claims_table(tmp_path, "A", "B", ["acc"])
     (tmp_path / "A_s1.json").write_text(json.dumps({"arm": "A", "seed": 1, "final": {"acc": 0.4}}))

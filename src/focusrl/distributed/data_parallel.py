@@ -32,15 +32,6 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from focusrl.distributed.fsdp import (
-    copy_into,
-    full_optimizer_state,
-    gather_full,
-    load_full_state,
-    lockstep_micro_batch,
-    shard_model,
-    sum_gradients,
-)
 from focusrl.trainer.batching import TrainBatch
 from focusrl.trainer.update import UpdateResult, policy_update
 
@@ -80,6 +71,8 @@ def _shard_update(model: Any, opt: Any, sched: Any, batch: TrainBatch, algo: Any
     start, end = shard_bounds(len(batch), world, rank)
     sync: Any = all_reduce_gradients
     if fsdp:  # every rank the same number of micro-batches; FSDP reduces the gradients
+        from focusrl.distributed.fsdp import lockstep_micro_batch, sum_gradients
+
         sizes = lockstep_micro_batch([b - a for a, b in (shard_bounds(len(batch), world, r)
                                                          for r in range(world))],
                                      kwargs["micro_batch_samples"])
@@ -142,6 +135,8 @@ class DataParallelUpdate:
                 f"a batch of {len(batch)} samples cannot be shared by "
                 f"resources.trainer_procs={self.world} ranks: lower trainer_procs or raise "
                 "rollout.prompts_per_step x samples_per_prompt.")
+        if self._fsdp:  # imported only when used (torch.distributed.checkpoint: ~1 s)
+            from focusrl.distributed.fsdp import copy_into, full_optimizer_state, gather_full
         if optimizer is not self._synced_optimizer:  # a train() start: initial, warm-started
             optim = (full_optimizer_state(model, optimizer) if self._fsdp  # or resumed
                      else optimizer.state_dict())
@@ -206,6 +201,8 @@ def _helper_main(rank: int, world: int, port: int, cfg: Any) -> None:
             opt.load_state_dict(msg[2])
             sched.load_state_dict(msg[3])
         elif fsdp:
+            from focusrl.distributed.fsdp import gather_full
+
             _, batch, algo, use_ref, kwargs = msg
             _shard_update(*shard, batch, algo, rank, world, ref_model if use_ref else None,
                           generator, kwargs, fsdp=True)
@@ -220,6 +217,7 @@ def _helper_main(rank: int, world: int, port: int, cfg: Any) -> None:
 def _load_shard(cfg: Any, shard: Any, model: Any, msg: tuple) -> tuple[Any, Any, Any]:
     """fsdp: (sharded copy, its optimizer, its schedule) holding the broadcast full state;
     the copy is sharded once, the optimizer rebuilt at each train() start."""
+    from focusrl.distributed.fsdp import load_full_state, shard_model
     from focusrl.trainer.optim import build_rl_optimizer
 
     _, model_state, optim_state, sched_state = msg

@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import copy
 import logging
-import socket
+import os
+import shutil
+import tempfile
 from typing import Any
 
 import torch
@@ -99,10 +101,11 @@ def _combine(per_rank: list[dict[str, float]]) -> dict[str, float]:
     return out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _rendezvous() -> str:
+    """A file store in a fresh temporary directory: the ranks are local processes, and a
+    TCP store's server would listen on every network interface (gloo's own sockets stay
+    on 127.0.0.1, the init address)."""
+    return "file://" + os.path.join(tempfile.mkdtemp(prefix="focusrl-ranks-"), "store")
 
 
 def _backend(device: torch.device) -> str:
@@ -114,15 +117,15 @@ class DataParallelUpdate:
 
     def __init__(self, cfg: Any, device: torch.device) -> None:
         self.world = cfg.resources.trainer_procs
-        port = _free_port()
+        self._init = _rendezvous()
         ctx = mp.get_context("spawn")
         self._procs = [ctx.Process(target=_helper_main,
-                                   args=(rank, self.world, port, cfg), daemon=True)
+                                   args=(rank, self.world, self._init, cfg), daemon=True)
                        for rank in range(1, self.world)]
         for p in self._procs:
             p.start()
-        dist.init_process_group(_backend(device), init_method=f"tcp://127.0.0.1:{port}",
-                                rank=0, world_size=self.world)
+        dist.init_process_group(_backend(device), init_method=self._init, rank=0,
+                                world_size=self.world)
         self._synced_optimizer: Any = None
         self._cfg, self._fsdp = cfg, cfg.resources.trainer_sharding == "fsdp"
         self._shard: Any = None  # fsdp: rank 0's sharded training copy, optimizer, schedule
@@ -163,7 +166,9 @@ class DataParallelUpdate:
         _broadcast(("stop",))
         for p in self._procs:
             p.join(timeout=60)
+        self._shard = None  # FSDP's device mesh holds the process group
         dist.destroy_process_group()
+        shutil.rmtree(os.path.dirname(self._init[len("file://"):]), ignore_errors=True)
 
 
 def _broadcast(message: tuple) -> Any:
@@ -172,7 +177,7 @@ def _broadcast(message: tuple) -> Any:
     return box[0]
 
 
-def _helper_main(rank: int, world: int, port: int, cfg: Any) -> None:
+def _helper_main(rank: int, world: int, init: str, cfg: Any) -> None:
     """A helper rank: a policy replica that follows rank 0's commands until 'stop'."""
     from focusrl.models.loading import resolve_device
     from focusrl.trainer.components import build_model
@@ -182,8 +187,7 @@ def _helper_main(rank: int, world: int, port: int, cfg: Any) -> None:
     device = resolve_device(cfg.model.device)
     if device.type == "cuda":
         device = torch.device("cuda", rank % torch.cuda.device_count())
-    dist.init_process_group(_backend(device), init_method=f"tcp://127.0.0.1:{port}",
-                            rank=rank, world_size=world)
+    dist.init_process_group(_backend(device), init_method=init, rank=rank, world_size=world)
     model, _ = build_model(cfg)
     model.to(device)
     ref_model = copy.deepcopy(model).eval()  # the initial policy, as on rank 0

@@ -29,6 +29,19 @@ DP = [
 ]
 
 
+def _listening_off_loopback() -> list[str]:
+    """Listening TCP sockets of this process and its children not on 127.0.0.1."""
+    import os
+    import subprocess
+
+    pids = {str(os.getpid())} | set(subprocess.run(
+        ["pgrep", "-P", str(os.getpid())], capture_output=True, text=True).stdout.split())
+    lines = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True).stdout
+    return [line for line in lines.splitlines()
+            if any(f"pid={p}," in line for p in pids)
+            and not line.split()[3].startswith(("127.0.0.1:", "[::ffff:127.0.0.1]:"))]
+
+
 def _run(tmp_path, name, *extra, interrupt_at=0):
     cfg = load_config(None, [*DP, f"run_dir={tmp_path / name}", *extra])
     c = build_components(cfg)
@@ -37,6 +50,7 @@ def _run(tmp_path, name, *extra, interrupt_at=0):
             train(cfg, components=c, stop_at=interrupt_at)
         train(cfg, components=c, resume=bool(interrupt_at))
         weights = {k: v.detach().clone() for k, v in c.model.state_dict().items()}
+        assert not _listening_off_loopback()  # the ranks' sockets stay on loopback
     finally:
         c.close()
     lines = (tmp_path / name / "metrics.jsonl").read_text().splitlines()

@@ -246,19 +246,21 @@ def test_hung_reward_worker_is_killed_and_its_samples_get_the_fallback(pool_comp
 
 def test_two_rollout_workers_and_two_trainer_ranks_match_one_trainer(pool_components, tmp_path):
     """Synchronous, on the same two Ray workers (same seeded chunks, so the same samples
-    for the same weights): 2 gloo trainer ranks == 1 trainer process, step for step, to
+    for the same weights): 2 gloo trainer ranks, replicated or FSDP2-sharded (the Ray
+    workers then get the gathered full weights), == 1 trainer process, step for step, to
     1e-5 relative in the loss and grad norm, 1e-4 absolute in the final weights."""
     from focusrl.distributed.data_parallel import DataParallelUpdate
     from focusrl.trainer.update import policy_update
 
-    _, c = pool_components
+    first, c = pool_components
     init = {k: v.detach().clone() for k, v in c.model.state_dict().items()}
     sampler0 = c.sampler.state_dict()
     runs = {}
-    for procs in (1, 2):
-        cfg = load_config(None, [*ASYNC, f"run_dir={tmp_path / str(procs)}", "train.steps=3",
-                                 "train.checkpoint_every=0", "rollout.max_staleness=0",
-                                 f"resources.trainer_procs={procs}"])
+    for procs, sharding in ((1, "replicate"), (2, "replicate"), (2, "fsdp")):
+        cfg = load_config(None, [*ASYNC, f"run_dir={tmp_path / f'{procs}{sharding}'}",
+                                 "train.steps=3", "train.checkpoint_every=0",
+                                 "rollout.max_staleness=0", f"resources.trainer_procs={procs}",
+                                 f"resources.trainer_sharding={sharding}"])
         c.cfg = cfg
         c.model.load_state_dict(init)
         c.sampler.load_state_dict(sampler0)
@@ -271,12 +273,16 @@ def test_two_rollout_workers_and_two_trainer_ranks_match_one_trainer(pool_compon
             if procs > 1:
                 c.policy_update.close()
                 c.policy_update = policy_update
-        runs[procs] = (_metrics(cfg), {k: v.clone() for k, v in c.model.state_dict().items()})
-    (one, w1), (two, w2) = runs[1], runs[2]
-    for a, b in zip(one, two, strict=True):
-        assert a["reward_mean"] == b["reward_mean"]  # same samples
-        assert a["loss"] == pytest.approx(b["loss"], rel=1e-5, abs=1e-7)
-        assert a["grad_norm"] == pytest.approx(b["grad_norm"], rel=1e-5)
-    # Adam divides by sqrt(v): where a gradient is ~0, summation-order noise becomes a
-    # visible step (lr 1e-2); 1e-4 is 1% of one step
-    assert max(float((w1[k] - w2[k]).abs().max()) for k in w1) < 1e-4
+            c.cfg = first
+        runs[procs, sharding] = (_metrics(cfg),
+                                 {k: v.clone() for k, v in c.model.state_dict().items()})
+    one, w1 = runs[1, "replicate"]
+    for key in ((2, "replicate"), (2, "fsdp")):
+        two, w2 = runs[key]
+        for a, b in zip(one, two, strict=True):
+            assert a["reward_mean"] == b["reward_mean"], key  # same samples
+            assert a["loss"] == pytest.approx(b["loss"], rel=1e-5, abs=1e-7), key
+            assert a["grad_norm"] == pytest.approx(b["grad_norm"], rel=1e-5), key
+        # Adam divides by sqrt(v): where a gradient is ~0, summation-order noise becomes a
+        # visible step (lr 1e-2); 1e-4 is 1% of one step
+        assert max(float((w1[k] - w2[k]).abs().max()) for k in w1) < 1e-4, key

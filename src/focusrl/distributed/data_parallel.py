@@ -25,22 +25,15 @@ from __future__ import annotations
 
 import copy
 import logging
-import socket
+import os
+import shutil
+import tempfile
 from typing import Any
 
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from focusrl.distributed.fsdp import (
-    copy_into,
-    full_optimizer_state,
-    gather_full,
-    load_full_state,
-    lockstep_micro_batch,
-    shard_model,
-    sum_gradients,
-)
 from focusrl.trainer.batching import TrainBatch
 from focusrl.trainer.update import UpdateResult, policy_update
 
@@ -80,6 +73,8 @@ def _shard_update(model: Any, opt: Any, sched: Any, batch: TrainBatch, algo: Any
     start, end = shard_bounds(len(batch), world, rank)
     sync: Any = all_reduce_gradients
     if fsdp:  # every rank the same number of micro-batches; FSDP reduces the gradients
+        from focusrl.distributed.fsdp import lockstep_micro_batch, sum_gradients
+
         sizes = lockstep_micro_batch([b - a for a, b in (shard_bounds(len(batch), world, r)
                                                          for r in range(world))],
                                      kwargs["micro_batch_samples"])
@@ -106,10 +101,11 @@ def _combine(per_rank: list[dict[str, float]]) -> dict[str, float]:
     return out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _rendezvous() -> str:
+    """A file store in a fresh temporary directory: the ranks are local processes, and a
+    TCP store's server would listen on every network interface (gloo's own sockets stay
+    on 127.0.0.1, the init address)."""
+    return "file://" + os.path.join(tempfile.mkdtemp(prefix="focusrl-ranks-"), "store")
 
 
 def _backend(device: torch.device) -> str:
@@ -121,15 +117,15 @@ class DataParallelUpdate:
 
     def __init__(self, cfg: Any, device: torch.device) -> None:
         self.world = cfg.resources.trainer_procs
-        port = _free_port()
+        self._init = _rendezvous()
         ctx = mp.get_context("spawn")
         self._procs = [ctx.Process(target=_helper_main,
-                                   args=(rank, self.world, port, cfg), daemon=True)
+                                   args=(rank, self.world, self._init, cfg), daemon=True)
                        for rank in range(1, self.world)]
         for p in self._procs:
             p.start()
-        dist.init_process_group(_backend(device), init_method=f"tcp://127.0.0.1:{port}",
-                                rank=0, world_size=self.world)
+        dist.init_process_group(_backend(device), init_method=self._init, rank=0,
+                                world_size=self.world)
         self._synced_optimizer: Any = None
         self._cfg, self._fsdp = cfg, cfg.resources.trainer_sharding == "fsdp"
         self._shard: Any = None  # fsdp: rank 0's sharded training copy, optimizer, schedule
@@ -142,6 +138,8 @@ class DataParallelUpdate:
                 f"a batch of {len(batch)} samples cannot be shared by "
                 f"resources.trainer_procs={self.world} ranks: lower trainer_procs or raise "
                 "rollout.prompts_per_step x samples_per_prompt.")
+        if self._fsdp:  # imported only when used (torch.distributed.checkpoint: ~1 s)
+            from focusrl.distributed.fsdp import copy_into, full_optimizer_state, gather_full
         if optimizer is not self._synced_optimizer:  # a train() start: initial, warm-started
             optim = (full_optimizer_state(model, optimizer) if self._fsdp  # or resumed
                      else optimizer.state_dict())
@@ -168,7 +166,9 @@ class DataParallelUpdate:
         _broadcast(("stop",))
         for p in self._procs:
             p.join(timeout=60)
+        self._shard = None  # FSDP's device mesh holds the process group
         dist.destroy_process_group()
+        shutil.rmtree(os.path.dirname(self._init[len("file://"):]), ignore_errors=True)
 
 
 def _broadcast(message: tuple) -> Any:
@@ -177,7 +177,7 @@ def _broadcast(message: tuple) -> Any:
     return box[0]
 
 
-def _helper_main(rank: int, world: int, port: int, cfg: Any) -> None:
+def _helper_main(rank: int, world: int, init: str, cfg: Any) -> None:
     """A helper rank: a policy replica that follows rank 0's commands until 'stop'."""
     from focusrl.models.loading import resolve_device
     from focusrl.trainer.components import build_model
@@ -187,8 +187,7 @@ def _helper_main(rank: int, world: int, port: int, cfg: Any) -> None:
     device = resolve_device(cfg.model.device)
     if device.type == "cuda":
         device = torch.device("cuda", rank % torch.cuda.device_count())
-    dist.init_process_group(_backend(device), init_method=f"tcp://127.0.0.1:{port}",
-                            rank=rank, world_size=world)
+    dist.init_process_group(_backend(device), init_method=init, rank=rank, world_size=world)
     model, _ = build_model(cfg)
     model.to(device)
     ref_model = copy.deepcopy(model).eval()  # the initial policy, as on rank 0
@@ -206,6 +205,8 @@ def _helper_main(rank: int, world: int, port: int, cfg: Any) -> None:
             opt.load_state_dict(msg[2])
             sched.load_state_dict(msg[3])
         elif fsdp:
+            from focusrl.distributed.fsdp import gather_full
+
             _, batch, algo, use_ref, kwargs = msg
             _shard_update(*shard, batch, algo, rank, world, ref_model if use_ref else None,
                           generator, kwargs, fsdp=True)
@@ -220,6 +221,7 @@ def _helper_main(rank: int, world: int, port: int, cfg: Any) -> None:
 def _load_shard(cfg: Any, shard: Any, model: Any, msg: tuple) -> tuple[Any, Any, Any]:
     """fsdp: (sharded copy, its optimizer, its schedule) holding the broadcast full state;
     the copy is sharded once, the optimizer rebuilt at each train() start."""
+    from focusrl.distributed.fsdp import load_full_state, shard_model
     from focusrl.trainer.optim import build_rl_optimizer
 
     _, model_state, optim_state, sched_state = msg

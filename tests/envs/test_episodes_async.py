@@ -1,6 +1,7 @@
-"""Multi-turn episodes in asynchronous training (rollout.max_staleness=1) on a Ray rollout
-worker of a local 2-CPU cluster (loopback only): every trained episode obeys the staleness
-bound, is counted once, and keeps its environment tokens masked. About 40 s here."""
+"""Multi-turn episodes in asynchronous training (rollout.max_staleness=2, so several batches
+of episodes run at once, each in its own thread) on a Ray rollout worker of a local 2-CPU
+cluster (loopback only): every trained episode obeys the staleness bound and each batch
+reports its own episode counts. About 30 s here."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def test_episodes_train_asynchronously_within_the_staleness_bound(tmp_path):
         "model.tiny.hidden_size=32", "model.tiny.num_layers=2", "model.tiny.num_heads=2",
         "model.tiny.intermediate_size=64", "rollout.prompts_per_step=2",
         "rollout.samples_per_prompt=4", "env.max_turns=3", "threads=1",
-        "resources.rollout_workers=1", "rollout.max_staleness=1", "algorithm.tis_cap=2"])
+        "resources.rollout_workers=1", "rollout.max_staleness=2", "algorithm.tis_cap=2"])
     c = build_components(cfg)
     try:
         train(cfg, components=c)
@@ -43,7 +44,8 @@ def test_episodes_train_asynchronously_within_the_staleness_bound(tmp_path):
     assert [r["step"] for r in rows] == [1, 2, 3, 4, 5]
     for r in rows:
         assert r["episodes"] == 8 and r["num_samples"] == 8  # each episode trained once
-        assert r["staleness_max"] <= 1 and r["stale_dropped"] == 0
+        assert r["staleness_max"] <= 2 and r["stale_dropped"] == 0
         assert r["episode_turns"] >= 8  # at least one model turn per episode
-    # the producer ran ahead: some step trained on episodes of the previous version
-    assert any(r["staleness_max"] == 1 for r in rows[1:])
+    # the producer ran ahead: some step trained on episodes of an older version
+    assert any(r["staleness_max"] >= 1 for r in rows[1:])
+    assert max(r["rollout_in_flight"] for r in rows) >= 2  # batches of episodes at once

@@ -174,9 +174,21 @@ class EpisodeRunner:
         self.tok = tokenizer
         self.cfg = cfg
         self.codec = TurnCodec(tokenizer, chat)
-        self.stats = EpisodeStats()
-        """Counts since the last `take_stats()`."""
+        self._local = threading.local()
         self._drift_warnings = 0
+
+    @property
+    def stats(self) -> EpisodeStats:
+        """This thread's counts since its last `take_stats()`. Per thread, because the
+        asynchronous rollout runs several batches at once, each in its own thread, and
+        each batch reports its own counts (tests/envs/test_episodes_async.py)."""
+        if not hasattr(self._local, "stats"):
+            self._local.stats = EpisodeStats()
+        return self._local.stats
+
+    @stats.setter
+    def stats(self, value: EpisodeStats) -> None:
+        self._local.stats = value
 
     def take_stats(self) -> EpisodeStats:
         stats, self.stats = self.stats, EpisodeStats()

@@ -16,7 +16,11 @@ from focusrl.algorithms.config import AlgorithmConfig
 from focusrl.configtools import ConfigError, apply_overrides, from_dict, load_yaml, merge_dicts
 from focusrl.curriculum.config import CurriculumConfig
 from focusrl.data.config import DataConfig
-from focusrl.distributed.config import ResourcesConfig, check_async_settings
+from focusrl.distributed.config import (
+    ResourcesConfig,
+    check_async_settings,
+    check_lora_placement,
+)
 from focusrl.envs.config import EnvConfig
 from focusrl.models.lora import LoRAConfig
 from focusrl.report.config import DoctorConfig
@@ -292,6 +296,7 @@ class Config:
         """Checks across sections (each section validates its own fields)."""
         _at_least(0, "", seed=self.seed, threads=self.threads)
         check_async_settings(self)
+        check_lora_placement(self)
 
 
 def _at_least(low: int, section: str, **values: float) -> None:

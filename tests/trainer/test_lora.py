@@ -1,8 +1,11 @@
 """LoRA RL through peft: only the adapter trains, checkpoints hold the adapter, and a
 resumed LoRA run continues it exactly."""
 
+import pytest
 import torch
 
+from focusrl.config import load_config
+from focusrl.configtools import ConfigError
 from focusrl.trainer.components import build_components
 from focusrl.trainer.logging import read_metrics
 from focusrl.trainer.rl import train
@@ -34,3 +37,12 @@ def test_only_the_adapter_trains_and_resume_restores_it(tiny_config, tmp_path):
              for r in read_metrics(tmp_path / d / "metrics.jsonl")] for d in ("a", "b")]
     assert rows[0] == rows[1]
 
+
+
+@pytest.mark.parametrize("override, message", [
+    ("resources.rollout_workers=2", "Ray rollout workers take full weights"),
+    ("resources.trainer_sharding=fsdp", "trainer_sharding=replicate"),
+])
+def test_lora_where_it_is_not_supported_is_a_config_error(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, ["model.lora.enabled=true", override])

@@ -117,3 +117,22 @@ def check_async_settings(cfg: Any) -> None:
             f"curriculum.kind={cfg.curriculum.kind} scores prompts with the trainer's model, "
             "which changes while asynchronous rollout picks prompts: use it with "
             "rollout.max_staleness=0.")
+
+
+def check_lora_placement(cfg: Any) -> None:
+    """LoRA (model.lora) runs with the engine in the trainer process (HF, or vLLM with the
+    adapter pushed at each sync) and one replicated trainer. Ray rollout workers load full
+    weights into a model without adapters, and FSDP has not been tested with peft."""
+    if not cfg.model.lora.enabled:
+        return
+    if cfg.resources.rollout_workers > 0:
+        raise ConfigError(
+            "model.lora.enabled=true with resources.rollout_workers="
+            f"{cfg.resources.rollout_workers}: Ray rollout workers take full weights and hold "
+            "no adapters yet. Use resources.rollout_workers=0 (rollout.engine=vllm pushes only "
+            "the adapter), or train the full model.")
+    if cfg.resources.trainer_sharding == "fsdp":
+        raise ConfigError(
+            "model.lora.enabled=true with resources.trainer_sharding=fsdp is not supported "
+            "yet (peft inside fully_shard is untested): use trainer_sharding=replicate; the "
+            "frozen base weights need no optimizer state, so LoRA rarely needs sharding.")

@@ -36,11 +36,20 @@ import torch
 from rlpt_common import rlpt, train_to_budget
 from testbed import ROOT, build_testbed, testbed_config
 
+SMALL = ["data.num_train=128"]
+"""Knapsack budgets allocate by each prompt's recent success rate, so prompts must come back:
+128 training prompts, each seen about 4 times in 30 steps of 16 (the 20,000 of the testbed
+would each be seen once, leaving every prompt at the default budget)."""
 ARMS = {"GRPO": ["algorithm.loss=grpo"], "Lp-Reg": ["algorithm.loss=lp_reg"],
-        "RLPT K=8": ["algorithm.loss=grpo", *rlpt(8)]}
+        "RLPT K=8": ["algorithm.loss=grpo", *rlpt(8)],
+        "EDCO": ["algorithm.loss=grpo", "curriculum.kind=edco"],
+        "GRPO n128": ["algorithm.loss=grpo", *SMALL],
+        "knapsack n128": ["algorithm.loss=grpo", *SMALL, "curriculum.kind=knapsack"]}
 """`RLPT K=8` (GRPO restricted to the policy's top-8 tokens, arXiv RLPT) runs with
 `--arms "RLPT K=8" --out benchmarks/results/rlpt_vs_grpo`; its GRPO baseline is the same
-config and seeds as here."""
+config and seeds as here. `EDCO` (entropy curriculum for RL, its defaults: 8-token prefix,
+pool 256, keep 25%, refresh every 10 steps) also compares with `GRPO`; `knapsack n128`
+compares with `GRPO n128` (same 128 training prompts, uniform budgets)."""
 EVAL = ["train.eval_samples_per_prompt=2", "train.eval_temperature=1.0"]
 """Held-out sampled accuracy (pass@1 at temperature 1, 2 samples x 200 prompts): the warm
 start's greedy accuracy is near 100%, the room RL has is in its sampled accuracy."""

@@ -30,7 +30,7 @@ def main() -> None:
     args = ap.parse_args()
     sys.path.insert(0, str(HERE))
     from focusrl.models.precision import cpu_has_native_bf16
-    from vs_trl import build_model, spawn
+    from vs_trl import build_tiny, spawn
 
     framework = "focusrl-bf16" if cpu_has_native_bf16() else "focusrl"
     print(f"precision: {'bf16 autocast' if cpu_has_native_bf16() else 'fp32'} "
@@ -39,14 +39,15 @@ def main() -> None:
     keys = ("sec_per_step", "rollout_per_step", "update_per_step")
     best: dict[bool, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as model_dir:
-        build_model(model_dir)
+        build_tiny(model_dir)
         print(f"{'cpu_malloc':<11} {'run':>3} {'step s':>8} {'rollout s':>10} {'update s':>9}")
         for i in range(args.repeats):
             for malloc in (True, False):
+                setting = {"tokens": args.tokens, "steps": args.steps, "prompts": args.prompts,
+                           "samples": args.samples, "long": True}
                 worker = argparse.Namespace(
-                    steps=args.steps, prompts=args.prompts, samples=args.samples,
                     override=[f"cpu_malloc={'true' if malloc else 'false'}"])
-                r = spawn(framework, model_dir, args.tokens, True, worker)
+                r = spawn(framework, model_dir, setting, worker)
                 print(f"{str(malloc).lower():<11} {i:>3} {r[keys[0]]:>8.3f} {r[keys[1]]:>10.3f} "
                       f"{r[keys[2]]:>9.3f}", flush=True)
                 arm = best.setdefault(malloc, {k: float("inf") for k in keys})

@@ -18,7 +18,7 @@ ending with higher accuracy than GRPO-family baselines.
 Writes one JSON per (arm, seed) to `--out` as it finishes: {"arm", "seed", "steps",
 "final": {final_accuracy, start_accuracy (greedy), final_pass1, start_pass1, entropy_first,
 entropy_late (mean of the last quarter of steps), reward_late, lp_reg_selected (mean share
-of tokens regularised)},
+of tokens regularised), groups_nonzero_adv (mean share of groups with a gradient)},
 "records": the per-step trainer metrics}. Runs already there are skipped (resume).
 """
 
@@ -68,6 +68,7 @@ def summarise(records: list[dict]) -> dict[str, float]:
         "entropy_late": statistics.fmean(r["entropy"] for r in late),
         "reward_late": statistics.fmean(r["reward_mean"] for r in late),
         "lp_reg_selected": statistics.fmean(r.get("lp_reg_selected", 0.0) for r in steps),
+        "groups_nonzero_adv": statistics.fmean(r.get("groups_nonzero_adv", 0.0) for r in steps),
     }
 
 

@@ -77,12 +77,10 @@ CASES = [(name, beta, kl_is) for name in sorted(OURS) for beta, kl_is in KL_SETT
          if not (OURS[name][1] == "sequence" and kl_is)]
 
 
-@pytest.mark.parametrize("name, beta, kl_is", CASES)
-def test_loss_and_gradients_match_trl(name, beta, kl_is, batch):
-    logp0, old, ref, mask, adv = batch
-    loss_type, level, aggregation, eps_low, eps_high = OURS[name]
-    trainer = _trl_trainer(loss_type, level, beta, eps_low, eps_high, kl_is)
-
+def _trl_loss(trainer, logp0, mask, adv, old, ref=None):
+    """TRL's own `_compute_loss` on given per-token log-probs (its forward replaced by
+    them); returns (those log-probs, with their gradient after backward, and the loss)."""
+    B, T = logp0.shape
     trl_logp = logp0.clone().requires_grad_()
     trainer._get_per_token_logps_and_entropies = (
         lambda *a, **k: (trl_logp, torch.zeros(B, T), None))
@@ -90,15 +88,23 @@ def test_loss_and_gradients_match_trl(name, beta, kl_is, batch):
         "prompt_ids": torch.ones(B, 2, dtype=torch.long),
         "prompt_mask": torch.ones(B, 2, dtype=torch.long),
         "completion_ids": torch.ones(B, T, dtype=torch.long),
-        "completion_mask": mask,
-        "advantages": adv,
-        "old_per_token_logps": old,
+        "completion_mask": mask, "advantages": adv, "old_per_token_logps": old,
         "num_items_in_batch": mask.sum(),
     }
-    if beta:
+    if ref is not None:
         inputs["ref_per_token_logps"] = ref
     trl_loss = trainer._compute_loss(trainer.model, inputs)
     trl_loss.backward()
+    return trl_logp, trl_loss
+
+
+@pytest.mark.parametrize("name, beta, kl_is", CASES)
+def test_loss_and_gradients_match_trl(name, beta, kl_is, batch):
+    logp0, old, ref, mask, adv = batch
+    loss_type, level, aggregation, eps_low, eps_high = OURS[name]
+    trainer = _trl_trainer(loss_type, level, beta, eps_low, eps_high, kl_is)
+
+    trl_logp, trl_loss = _trl_loss(trainer, logp0, mask, adv, old, ref if beta else None)
 
     cfg = AlgorithmConfig(loss=name, aggregation=aggregation, clip_eps_low=eps_low,
                           clip_eps_high=eps_high, gspo_clip_eps_low=eps_low,
@@ -127,18 +133,7 @@ def test_kl_clamp_against_trl(batch):
     far[3, 0] += 12.0
     d = (far - logp0).clamp(-10, 10)
     trainer = _trl_trainer("grpo", "token", 0.04, 0.2, 0.2, False)
-    trl_logp = logp0.clone().requires_grad_()
-    trainer._get_per_token_logps_and_entropies = (
-        lambda *a, **k: (trl_logp, torch.zeros(B, T), None))
-    inputs = {
-        "prompt_ids": torch.ones(B, 2, dtype=torch.long),
-        "prompt_mask": torch.ones(B, 2, dtype=torch.long),
-        "completion_ids": torch.ones(B, T, dtype=torch.long),
-        "completion_mask": mask, "advantages": adv, "old_per_token_logps": old,
-        "num_items_in_batch": mask.sum(), "ref_per_token_logps": logp0 + d,
-    }
-    trl_loss = trainer._compute_loss(trainer.model, inputs)
-    trl_loss.backward()
+    trl_logp, trl_loss = _trl_loss(trainer, logp0, mask, adv, old, logp0 + d)
 
     def ours(ref_logp, coef):
         cfg = AlgorithmConfig(loss="grpo", aggregation="seq_mean_token_mean", kl_coef=coef,

@@ -54,6 +54,14 @@ def init_ray(res: ResourcesConfig) -> tuple[Any, bool]:
     return ray, True
 
 
+def release_actors(ray: Any, workers: list[Any], started_here: bool) -> None:
+    """Kill a pool's actors, and shut Ray down if `init_ray` started it for this pool."""
+    for w in workers:
+        ray.kill(w)
+    if started_here:
+        ray.shutdown()
+
+
 def check_resources(ray: Any, res: ResourcesConfig) -> None:
     """Raise a ConfigError naming what the cluster lacks for `res`."""
     have = ray.cluster_resources()

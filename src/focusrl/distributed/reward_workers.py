@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from focusrl.configtools import ConfigError
-from focusrl.distributed.ray_setup import check_resources, init_ray
+from focusrl.distributed.ray_setup import check_resources, init_ray, release_actors
 from focusrl.rewards.base import RewardFailure, RewardStats, combine_gated, combine_weighted
 from focusrl.types import Sample
 
@@ -154,11 +154,8 @@ class RayRewardPool:
         return out
 
     def close(self) -> None:
-        for w in self.workers:
-            self.ray.kill(w)
-        self.workers = []
-        if self._started_ray:
-            self.ray.shutdown()
+        workers, self.workers = self.workers, []
+        release_actors(self.ray, workers, self._started_ray)
 
 
 def _group_chunks(samples: list[Sample], n: int) -> list[tuple[int, int, list[Sample]]]:

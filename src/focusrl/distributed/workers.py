@@ -41,7 +41,7 @@ from typing import Any
 
 import torch
 
-from focusrl.distributed.ray_setup import check_resources, init_ray
+from focusrl.distributed.ray_setup import check_resources, init_ray, release_actors
 from focusrl.distributed.weight_slots import Slot, WeightSlots
 from focusrl.rollout.base import RolloutEngine
 from focusrl.types import GenerationRequest, Sample, SamplingParams
@@ -216,11 +216,8 @@ class RayRolloutPool:
         self.policy_version = int(state["policy_version"])
 
     def close(self) -> None:
-        for w in self.workers:
-            self.ray.kill(w)
-        self.workers = []
-        if self._started_ray:
-            self.ray.shutdown()
+        workers, self.workers = self.workers, []
+        release_actors(self.ray, workers, self._started_ray)
 
 
 def build_rollout_engine(cfg: Any, model: Any, tokenizer: Any, device: torch.device,

@@ -4,6 +4,7 @@ progress line's fields. (~8 s, most of it wandb's start-up)"""
 from __future__ import annotations
 
 import sys
+import time
 
 import pytest
 
@@ -21,8 +22,14 @@ def test_wandb_offline_logs_the_same_metric_names(tmp_path, monkeypatch):
     logger.log({"step": 1, "reward_mean": 0.25, "eval/accuracy": 0.125, "note": "text"})
     logger.log({"step": 2, "reward_mean": 0.5})
     logger.close()
+    # run.finish() returns once W&B's service has the rows; the service writes the record
+    # file on its own schedule (CI once read a header-only file on a loaded machine).
+    # teardown() is what W&B's atexit hook does: it waits for the service to finish.
+    sys.modules["wandb"].teardown()
     [record] = list(tmp_path.glob("wandb/offline-run-*/run-*.wandb"))
-    data = record.read_bytes()  # W&B's record file: protobuf history rows, keys as text
+    deadline = time.monotonic() + 60
+    while b"eval/accuracy" not in (data := record.read_bytes()) and time.monotonic() < deadline:
+        time.sleep(0.5)  # W&B's record file: protobuf history rows, keys as text
     for name in (b"reward_mean", b"eval/accuracy", b"0.125", b"0.5"):
         assert name in data
     assert b"note" not in data  # only numbers are logged

@@ -69,10 +69,6 @@ def run_one(name: str, seed: int, model_path: Path, args: argparse.Namespace) ->
     reached = _first_at(evals, args.threshold)
     drops = [max(0.0, a0 - a1) for (_, a0), (_, a1) in zip(evals, evals[1:])]
     ent = [(r["samples"], r["entropy_full"]) for r in records if "entropy_full" in r]
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with (run_dir / "metrics.jsonl").open("w") as f:
-        for r in records:
-            f.write(json.dumps(r) + "\n")
     return {
         "variant": name, "seed": seed, "start_acc": evals[0][1], "final_acc": evals[-1][1],
         "evals": evals, "samples_to_threshold": reached, "max_drop": max(drops, default=0.0),

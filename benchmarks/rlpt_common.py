@@ -4,9 +4,10 @@ All three start from the quickstart's SFT warm start (tiny model, 1-2 digit addi
 teacher who forgets carries) so they measure the same policy. The warm start is built
 once per seed under `bench_out/warm_start/seed<s>` and reused.
 
-Helpers here call the trainer's own stages (`rollout`, `assign_advantages`,
-`build_batch`, `policy_token_stats`, `LOSSES`, `policy_update`); nothing about the
-algorithms is re-implemented.
+Training runs go through the trainer's own loop (`rl.train` with an `on_step` hook);
+the gradient probes call the trainer's own stages (`rollout`, `assign_advantages`,
+`build_batch`, `policy_token_stats`, `LOSSES`); nothing about the algorithms is
+re-implemented.
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ from focusrl.config import Config
 from focusrl.quickstart import quickstart_config, save_warm_start
 from focusrl.trainer.batching import TrainBatch, build_batch, response_logits
 from focusrl.trainer.components import Components, build_components
-from focusrl.trainer.optim import build_optimizer
-from focusrl.trainer.rl import assign_advantages, rollout, run_eval, sample_metrics
+from focusrl.trainer.logging import read_metrics
+from focusrl.trainer.rl import assign_advantages, rollout, run_eval, sample_metrics, train
 from focusrl.trainer.token_head import Forward
-from focusrl.trainer.update import policy_token_stats, policy_update
+from focusrl.trainer.update import policy_token_stats
 
 WARM_ROOT = Path(__file__).resolve().parents[1] / "bench_out" / "warm_start"
 
@@ -133,44 +134,39 @@ def full_entropy(c: Components, batch: TrainBatch) -> float:
 def train_to_budget(cfg: Config, model_path: Path, sample_budget: int,
                     eval_every_samples: int, full_entropy_every: int = 5
                     ) -> list[dict[str, Any]]:
-    """RL from the warm start until `sample_budget` samples have been *generated* (DAPO's
-    dynamic sampling generates more per step than it trains on), evaluating held-out
-    greedy accuracy at 0 samples and whenever another `eval_every_samples` have been
-    generated, and at the end. The stages are the trainer's (`rl.train` stops by step
-    count, not by samples, hence this loop). The LR schedule is built for
-    sample_budget / batch steps; use optim.schedule=constant so that runs stopping after
-    different step counts see the same learning rates."""
-    c = build_components(cfg, model_path=str(model_path))
+    """RL from the warm start with the trainer's own loop (`rl.train`) until `sample_budget`
+    samples have been *generated* (DAPO's dynamic sampling generates more per step than it
+    trains on), evaluating held-out accuracy at 0 samples, whenever another
+    `eval_every_samples` have been generated, and at the end; the unrestricted entropy
+    (`entropy_full`) every `full_entropy_every` steps from step 1. An `on_step` hook does
+    the counting and stops the run. The LR schedule is built for sample_budget / batch
+    steps; use optim.schedule=constant so that runs stopping after different step counts
+    see the same learning rates. Returns the start's eval record, then the run's
+    metrics.jsonl rows, each with `samples` (generated so far)."""
     per_step = cfg.rollout.prompts_per_step * cfg.rollout.samples_per_prompt
-    total_steps = math.ceil(sample_budget / per_step)
-    opt, sched = build_optimizer(
-        c.model, cfg.optim.lr, cfg.optim.weight_decay, (cfg.optim.beta1, cfg.optim.beta2),
-        cfg.optim.eps, cfg.optim.warmup_steps, total_steps * cfg.train.passes_per_batch,
-        cfg.optim.schedule, cfg.optim.min_lr_ratio)
-    records: list[dict[str, Any]] = [{"step": 0, "samples": 0, **run_eval(c, 0)}]
-    generated, next_eval, step = 0, eval_every_samples, 0
-    while generated < sample_budget:
-        step += 1
-        t0 = time.perf_counter()
-        samples, rec = rollout(c, step)
-        generated += int(rec["samples_generated"])
-        rec.update(step=step, samples=generated)
-        if samples:
-            assign_advantages(samples, cfg)
-            batch = build_batch(samples, c.tokenizer.pad_token_id, c.device)
-            upd = policy_update(
-                c.model, opt, sched, batch, cfg.algorithm, passes=cfg.train.passes_per_batch,
-                micro_batch_samples=cfg.train.micro_batch_samples, grad_clip=cfg.optim.grad_clip,
-                temperature=cfg.rollout.temperature,
-                max_length=cfg.algorithm.max_length_normalizer or cfg.rollout.max_response_tokens,
-                ref_model=c.ref_model, generator=c.loss_generator)
-            rec.update(**sample_metrics(samples, c, step), **upd.metrics)
-        rec["time_step"] = time.perf_counter() - t0
+    cfg.train.steps = math.ceil(sample_budget / per_step)
+    cfg.train.eval_every = 0  # the hook evaluates; train() evaluates the last step
+    c = build_components(cfg, model_path=str(model_path))
+    start = {"step": 0, "samples": 0, **run_eval(c, 0)}
+    generated, next_eval = 0, eval_every_samples
+
+    def on_step(c: Components, step: int, record: dict[str, Any], samples: list) -> bool:
+        nonlocal generated, next_eval
+        generated += int(record["samples_generated"])
+        record["samples"] = generated
         if samples and (step - 1) % full_entropy_every == 0:
-            rec["entropy_full"] = full_entropy(c, batch)
-        if generated >= next_eval or generated >= sample_budget:
-            rec.update(run_eval(c, step))
+            batch = build_batch(samples, c.tokenizer.pad_token_id, c.device)
+            record["entropy_full"] = full_entropy(c, batch)
+        if generated >= sample_budget:
+            return True  # train() evaluates and checkpoints the last step
+        if generated >= next_eval:
+            record.update(run_eval(c, step))
             while next_eval <= generated:
                 next_eval += eval_every_samples
-        records.append(rec)
-    return records
+        return False
+
+    try:
+        train(cfg, components=c, overwrite=True, on_step=on_step)
+    finally:
+        c.close()
+    return [start, *read_metrics(Path(cfg.run_dir) / "metrics.jsonl")]

@@ -151,3 +151,36 @@ def test_a_run_syncs_weights_versions_samples_and_logs_the_mismatch(tmp_path):
         assert r["is_weight_mean"] == pytest.approx(1.0, abs=1e-3)
         assert r["mis_masked_frac"] == 0.0 and r["tis_clipped_frac"] == 0.0
         assert 0.0 <= r["mismatch_kl"] < 1e-5
+
+
+def test_an_on_step_hook_adds_metrics_and_ends_the_run_as_its_last_step(tmp_path):
+    """train(on_step=...): what the hook adds is logged with the step; returning True ends
+    the run there, evaluated and checkpointed as its last step (benchmarks stop at a sample
+    budget this way instead of copying the loop)."""
+    from focusrl.config import load_config
+    from focusrl.trainer.logging import read_metrics
+    from focusrl.trainer.rl import train
+
+    cfg = load_config(None, [
+        "model.tiny.hidden_size=32", "model.tiny.num_layers=1", "model.tiny.num_heads=2",
+        "model.tiny.intermediate_size=64", "data.num_train=50", "data.num_eval=4",
+        "rollout.prompts_per_step=2", "rollout.samples_per_prompt=4",
+        "rollout.max_response_tokens=3", "train.progress=false", "train.steps=6",
+        "train.eval_every=0", "train.checkpoint_every=0", "threads=1", f"run_dir={tmp_path}"])
+    seen = []
+
+    def on_step(c, step, record, samples):
+        seen.append(len(samples))
+        record["seen_samples"] = float(sum(seen))
+        return step == 2
+
+    train(cfg, on_step=on_step)
+    rows = read_metrics(tmp_path / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [1, 2] and seen == [8, 8]
+    assert [r["seen_samples"] for r in rows] == [8.0, 16.0]
+    assert "eval/accuracy" in rows[1] and "eval/accuracy" not in rows[0]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["latest",
+                                                                        "step_000002"]
+    for r in rows:  # share of samples with a gradient: zero exactly when no group has one
+        assert 0.0 <= r["samples_nonzero_adv"] <= 1.0
+        assert (r["samples_nonzero_adv"] == 0.0) == (r["groups_nonzero_adv"] == 0.0)

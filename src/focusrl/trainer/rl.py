@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,14 @@ from focusrl.types import GenerationRequest, Sample, SamplingParams
 
 log = logging.getLogger(__name__)
 
+StepHook = Callable[[Components, int, dict[str, Any], list[Sample]], bool | None]
+"""`on_step(c, step, record, samples)`: called at the end of each step, after the update
+and the weight sync and before the step is evaluated, logged and checkpointed. It may add
+metrics to `record` (they are logged with the step) and returns True to end the run after
+this step, which is then evaluated and checkpointed as the last one. Benchmarks use it to
+stop at a budget of generated samples or to measure something extra, without copying the
+loop."""
+
 
 def train(
     cfg: Config,
@@ -55,12 +63,14 @@ def train(
     stop_at: int | None = None,
     allow_config_change: bool = False,
     overwrite: bool = False,
+    on_step: StepHook | None = None,
 ) -> dict[str, Any]:
     """Run RL for cfg.train.steps steps; returns the last step's metrics (incl. eval).
 
     `components` lets a caller hand over an already built (e.g. SFT-warmed) model.
     `stop_at` ends this process after that step (with a checkpoint) without changing the
-    run's schedule, as an interruption would; `--resume` then continues it.
+    run's schedule, as an interruption would; `--resume` then continues it. `on_step`: see
+    StepHook.
     With `resume`, the policy, optimizer, scheduler, sampler, engine and RNG states come
     from the newest usable checkpoint in cfg.run_dir (trainer/checkpoint.py); the reference
     model stays the initial policy. cfg is checked against the run's config.yaml first
@@ -107,8 +117,13 @@ def train(
             sync_policy(c, step)  # same weights, next version: async gating moves on
             source.published(step)
             record.update(step=step, skipped_updates=1.0)
-            _eval_and_checkpoint(c, step, stop_at, record, writer, opt, sched, total_tokens, t0)
+            stop = bool(on_step and on_step(c, step, record, samples))
+            _eval_and_checkpoint(c, step, stop_at, record, writer, opt, sched, total_tokens, t0,
+                                 stop)
             progress.update(record, writer.alerts)
+            if stop:
+                last = step
+                break
             continue
         assign_advantages(samples, cfg)
         batch = build_batch(samples, c.tokenizer.pad_token_id, c.device)
@@ -131,8 +146,12 @@ def train(
         if update.skipped_steps:
             log.warning("step %d: non-finite loss or gradient; %d optimizer step(s) skipped",
                         step, update.skipped_steps)
-        _eval_and_checkpoint(c, step, stop_at, record, writer, opt, sched, total_tokens, t0)
+        stop = bool(on_step and on_step(c, step, record, samples))
+        _eval_and_checkpoint(c, step, stop_at, record, writer, opt, sched, total_tokens, t0, stop)
         progress.update(record, writer.alerts)
+        if stop:
+            last = step
+            break
     progress.close()
     writer.close()
     source.close()
@@ -254,6 +273,7 @@ def sample_metrics(samples: Sequence[Sample], c: Components, step: int) -> dict[
         "tokens": float(sum(s.num_response_tokens for s in samples)),
         "num_samples": float(n),
         "groups_nonzero_adv": _nonzero_group_frac(samples),
+        "samples_nonzero_adv": sum(abs(s.advantage) > 1e-8 for s in samples) / n,
         "skipped_long_prompts": float(c.format_stats.skipped_long),
         "staleness_max": float(max(staleness)),
     }
@@ -292,15 +312,16 @@ def _due(step: int, every: int, last: int) -> bool:
 
 def _eval_and_checkpoint(c: Components, step: int, stop_at: int | None, record: dict[str, Any],
                          writer: MetricsWriter, opt: Any, sched: Any, total_tokens: int,
-                         t0: float) -> None:
+                         t0: float, last: bool = False) -> None:
     """End of a step, with or without an update: eval when due, log, checkpoint when due
-    (so a step whose groups were all dropped still evaluates and saves on schedule)."""
+    (so a step whose groups were all dropped still evaluates and saves on schedule). `last`:
+    an on_step hook ended the run here."""
     cfg = c.cfg
-    if _due(step, cfg.train.eval_every, cfg.train.steps):
+    if last or _due(step, cfg.train.eval_every, cfg.train.steps):
         record.update(run_eval(c, step))
     record["time_step"] = time.perf_counter() - t0
     writer.write(record)
-    if _due(step, cfg.train.checkpoint_every, cfg.train.steps) or step == stop_at:
+    if last or _due(step, cfg.train.checkpoint_every, cfg.train.steps) or step == stop_at:
         save_checkpoint(cfg.run_dir, step, c.model, c.tokenizer, opt,
                         _trainer_state(c, sched, total_tokens), cfg.train.keep_checkpoints)
 

@@ -1,16 +1,20 @@
-"""Lp-Reg (its authors' token rule) against GRPO on the testbed, seed by seed.
+"""The testbed's ablations (issue 18), seed by seed: each arm against its baseline, paired
+by seed, through the trainer's own loop (`train` with an `on_step` hook, or `run_sft`).
 
-    python benchmarks/ablation_lpreg.py [--seeds 0 1 2 3 4] [--steps 40]
-        [--out benchmarks/results/lpreg_vs_grpo] [--eval-every N] [--quick]
+    python benchmarks/testbed_ablation.py [--arms GRPO Lp-Reg] [--seeds 0 1 2 3 4]
+        [--steps 40] [--sft-steps 800] [--eval-every N]
+        [--out benchmarks/results/lpreg_vs_grpo] [--quick]
     python benchmarks/claims_table.py benchmarks/results/lpreg_vs_grpo --baseline GRPO \\
         --arm Lp-Reg --claim final_pass1:higher --claim entropy_late:higher
 
-Both arms start from the testbed's seed-0 warm start (benchmarks/testbed.py, built once
-and cached) and differ only in `algorithm.loss` (grpo vs lp_reg with its defaults: min_p
-0.02, rho 0.01, coef 1); the seed sets the RL run's prompt order, sampling and loss
-randomness, so the two arms of one seed form a pair. Each run takes `--steps` steps of 16
-prompts x 8 samples and evaluates held-out accuracy (200 prompts: greedy, and sampled at
-temperature 1, 2 per prompt: `pass1`) before and after.
+The arms (`ARMS`: RL; `SFT_ARMS`: SFT) are GRPO, Lp-Reg, RLPT (K and source), EDCO,
+knapsack budgets and their baselines; docs/benchmarks.md gives each comparison's command.
+RL arms start from the testbed's seed-0 warm start (benchmarks/testbed.py, built once
+and cached) and differ only in their overrides (e.g. `algorithm.loss` grpo vs lp_reg with
+its defaults: min_p 0.02, rho 0.01, coef 1); the seed sets the run's prompt order, sampling
+and loss randomness, so two arms of one seed form a pair. Each RL run takes `--steps` steps
+of 16 prompts x 8 samples and evaluates held-out accuracy (200 prompts: greedy, and sampled
+at temperature 1, 2 per prompt: `pass1`) before and after (and every `--eval-every` steps).
 
 Paper's claim (arXiv 2510.03222): Lp-Reg keeps entropy from collapsing and trains stably,
 ending with higher accuracy than GRPO-family baselines.
@@ -36,7 +40,14 @@ from pathlib import Path
 import torch
 
 from rlpt_common import rlpt, train_to_budget
-from testbed import ROOT, build_testbed, testbed_config
+from testbed import (
+    ROOT,
+    TEACHER_ERROR_RATE,
+    build_testbed,
+    forgetful_teacher,
+    testbed_config,
+    worked_solution,
+)
 
 SMALL = ["data.num_train=128"]
 """Knapsack budgets allocate by each prompt's recent success rate, so prompts must come back:
@@ -57,6 +68,12 @@ the promising set from the frozen reference model instead of the current policy)
 the same directory. `EDCO` (entropy curriculum for RL, its defaults: 8-token prefix,
 pool 256, keep 25%, refresh every 10 steps) also compares with `GRPO`; `knapsack n128`
 compares with `GRPO n128` (same 128 training prompts, uniform budgets)."""
+SFT_ARMS = {"SFT uniform": ["curriculum.kind=uniform"], "SFT EDCO": ["curriculum.kind=edco"]}
+"""SFT from the testbed's untrained model (seed 0's init) on the forgetful teacher's
+demonstrations for `--sft-steps` steps of 32 sequences: uniform prompts against EDCO's
+(its defaults: 8-token prefix, 4 samples, pool 256, keep 25%, refresh every 10 steps).
+EDCO's paper fine-tunes pretrained models; here the model starts untrained, so its first
+refreshes rank prompts by a near-uniform policy's entropy."""
 EVAL = ["train.eval_samples_per_prompt=2", "train.eval_temperature=1.0"]
 """Held-out sampled accuracy (pass@1 at temperature 1, 2 samples x 200 prompts): the warm
 start's greedy accuracy is near 100%, the room RL has is in its sampled accuracy."""
@@ -96,11 +113,60 @@ def _steps_to(records: list[dict], key: str, target: float) -> dict[str, float]:
             "samples_to_target": float(hit.get("samples", nan)) if hit else nan}
 
 
+def run_sft_arm(arm: str, seed: int, steps: int, run_dir: Path, quick: bool
+                ) -> tuple[dict[str, float], list[dict]]:
+    """SFT with `arm`'s sampler through the trainer's own `run_sft`, then held-out eval."""
+    from focusrl.trainer.components import build_components
+    from focusrl.trainer.rl import run_eval
+    from focusrl.trainer.sft import run_sft
+
+    init = build_testbed(0, quick).parent / "init_model"
+    cfg = testbed_config(seed, run_dir, [*SFT_ARMS[arm], *EVAL, f"sft.steps={steps}"],
+                         quick=quick, model_path=init)
+    c = build_components(cfg)
+    try:
+        start = run_eval(c, 0)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        hist = run_sft(c.model, c.tokenizer, c.sampler, cfg.sft, c.device,
+                       metrics_path=run_dir / "sft_metrics.jsonl", progress=False,
+                       compute_dtype=c.compute_dtype,
+                       target_fn=forgetful_teacher(TEACHER_ERROR_RATE, seed))
+        end = run_eval(c, steps)
+        heldout_nll = _heldout_nll(c, seed)
+    finally:
+        c.close()
+    tail = hist[-max(1, len(hist) // 10):]
+    return ({"start_accuracy": start["eval/accuracy"], "final_accuracy": end["eval/accuracy"],
+             "start_pass1": start["eval/pass@1"], "final_pass1": end["eval/pass@1"],
+             "final_loss": statistics.fmean(r["sft_loss"] for r in tail),
+             "heldout_nll": heldout_nll,
+             "sft_seconds": sum(r["time_step"] for r in hist)}, hist)
+
+
+@torch.no_grad()
+def _heldout_nll(c, seed: int) -> float:
+    """Mean per-token NLL of *correct* worked solutions (no forgotten carry) on the held-out
+    prompts: a continuous measure of what SFT learned, where greedy accuracy sits near 0
+    after a short SFT. (The training loss is no measure across arms: EDCO trains on the
+    prompts it finds hardest.)"""
+    import random
+
+    from focusrl.trainer.sft import sft_loss, sft_sample
+
+    c.model.eval()
+    rng = random.Random(seed)
+    samples = [sft_sample(p, c.tokenizer, worked_solution(
+        *(int(x) for x in p.text.rstrip("=").split("+")), rng)) for p in c.data.eval]
+    return float(sft_loss(c.model, samples, c.tokenizer.pad_token_id, c.device, c.compute_dtype))
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--steps", type=int, default=40)
-    ap.add_argument("--arms", nargs="+", default=["GRPO", "Lp-Reg"], choices=list(ARMS))
+    ap.add_argument("--arms", nargs="+", default=["GRPO", "Lp-Reg"],
+                    choices=[*ARMS, *SFT_ARMS])
+    ap.add_argument("--sft-steps", type=int, default=800, help="SFT arms: steps of 32")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--eval-every", type=int, default=0,
                     help="also evaluate every N steps (0: only before and after)")
@@ -115,16 +181,21 @@ def main(argv: list[str] | None = None) -> None:
             if path.exists():
                 print(f"{arm} seed {seed}: already in {path}", flush=True)
                 continue
-            cfg = testbed_config(seed, ROOT.parent / "ablation_lpreg" / f"{arm}_s{seed}",
-                                 [*ARMS[arm], *EVAL], quick=args.quick, model_path=model)
-            per_step = cfg.rollout.prompts_per_step * cfg.rollout.samples_per_prompt
+            run_dir = ROOT.parent / "testbed_ablation" / f"{arm}_s{seed}"
             t0 = time.perf_counter()
-            records = train_to_budget(cfg, model, args.steps * per_step,
-                                      eval_every_samples=(args.eval_every or args.steps)
-                                      * per_step,
-                                      full_entropy_every=10**9)
-            final = summarise(records)
-            path.write_text(json.dumps({"arm": arm, "seed": seed, "steps": args.steps,
+            if arm in SFT_ARMS:
+                steps = args.sft_steps
+                final, records = run_sft_arm(arm, seed, steps, run_dir, args.quick)
+            else:
+                steps = args.steps
+                cfg = testbed_config(seed, run_dir, [*ARMS[arm], *EVAL], quick=args.quick,
+                                     model_path=model)
+                per_step = cfg.rollout.prompts_per_step * cfg.rollout.samples_per_prompt
+                records = train_to_budget(cfg, model, steps * per_step,
+                                          eval_every_samples=(args.eval_every or steps)
+                                          * per_step, full_entropy_every=10**9)
+                final = summarise(records)
+            path.write_text(json.dumps({"arm": arm, "seed": seed, "steps": steps,
                                         "seconds": time.perf_counter() - t0, "final": final,
                                         "records": records}, indent=1))
             print(f"{arm} seed {seed}: " + ", ".join(f"{k} {v:.3f}" for k, v in final.items())

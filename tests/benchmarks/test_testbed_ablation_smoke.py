@@ -1,0 +1,31 @@
+"""The testbed ablation's smoke mode runs RL arms (through `train()` and its on_step hook)
+and an SFT arm end to end, writes one JSON per run, and the claims table reads them.
+Structure only, not numbers: the smoke testbed trains for seconds. (~40 s)"""
+
+import json
+
+import pytest
+
+
+@pytest.mark.slow
+def test_quick_mode_writes_per_seed_json_and_a_claims_table(tmp_path, run_benchmark):
+    out = tmp_path / "results"
+    run_benchmark("testbed_ablation.py", "--quick", "--seeds", "0", "--steps", "2",
+                  "--sft-steps", "3", "--eval-every", "1", "--arms", "GRPO", "RLPT K=8",
+                  "SFT EDCO", "--out", str(out), timeout=600)
+    runs = {p.name: json.loads(p.read_text()) for p in out.glob("*.json")}
+    assert sorted(runs) == ["GRPO_s0.json", "RLPT K=8_s0.json", "SFT EDCO_s0.json"]
+    grpo = runs["GRPO_s0.json"]
+    assert [r["step"] for r in grpo["records"]] == [0, 1, 2]  # start eval, then each step
+    assert all("eval/pass@1" in r for r in grpo["records"])  # --eval-every 1
+    assert [r["samples"] for r in grpo["records"]] == [0, 16, 32]
+    for key in ("final_pass1", "samples_nonzero_adv", "steps_to_target", "entropy_late"):
+        assert key in grpo["final"]
+    assert runs["RLPT K=8_s0.json"]["final"]["start_pass1"] == grpo["final"]["start_pass1"]
+    sft = runs["SFT EDCO_s0.json"]["final"]
+    assert sft["heldout_nll"] > 0 and sft["sft_seconds"] > 0
+    table = run_benchmark("claims_table.py", str(out), "--baseline", "GRPO", "--arm",
+                          "RLPT K=8", "--claim", "final_pass1:higher")
+    assert table[0] == "RLPT K=8 vs GRPO: 1 paired seeds [0]"
+    assert table[-1].startswith("| RLPT K=8 final_pass1 higher |")
+    assert table[-1].endswith("| inconclusive |")  # one seed: no interval

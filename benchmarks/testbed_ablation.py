@@ -21,7 +21,8 @@ ending with higher accuracy than GRPO-family baselines.
 
 Writes one JSON per (arm, seed) to `--out` as it finishes: {"arm", "seed", "steps",
 "final": {final_accuracy, start_accuracy (greedy), final_pass1, start_pass1, entropy_first,
-entropy_late (mean of the last quarter of steps), reward_late, lp_reg_selected (mean share
+entropy_late (mean of the last quarter of steps), reward_late, accuracy_late (training
+samples' accuracy by the numeric check), lp_reg_selected (mean share
 of tokens regularised), groups_nonzero_adv / samples_nonzero_adv (mean share of groups /
 samples with a non-zero advantage), steps_to_target / samples_to_target (first evaluated
 step reaching pass@1 PASS1_TARGET)},
@@ -48,6 +49,7 @@ from testbed import (
     testbed_config,
     worked_solution,
 )
+from testbed_judge import SIRLC_REWARDS, build_judge
 
 SMALL = ["data.num_train=128"]
 """Knapsack budgets allocate by each prompt's recent success rate, so prompts must come back:
@@ -60,14 +62,19 @@ ARMS = {"GRPO": ["algorithm.loss=grpo"], "Lp-Reg": ["algorithm.loss=lp_reg"],
         "RLPT K=8 ref": ["algorithm.loss=grpo", *rlpt(8, "reference")],
         "EDCO": ["algorithm.loss=grpo", "curriculum.kind=edco"],
         "GRPO n128": ["algorithm.loss=grpo", *SMALL],
-        "knapsack n128": ["algorithm.loss=grpo", *SMALL, "curriculum.kind=knapsack"]}
+        "knapsack n128": ["algorithm.loss=grpo", *SMALL, "curriculum.kind=knapsack"],
+        "judge-ws verifier": ["algorithm.loss=grpo"],
+        "judge-ws SIRLC": ["algorithm.loss=grpo", *SIRLC_REWARDS]}
 """`RLPT K=8` (GRPO restricted to the policy's top-8 tokens, arXiv RLPT) runs with
 `--arms "RLPT K=8" --out benchmarks/results/rlpt_vs_grpo`; its GRPO baseline is the same
 config and seeds as here. The K and source sweep (`RLPT K=4`, `RLPT K=16`, `RLPT K=8 ref`:
 the promising set from the frozen reference model instead of the current policy) writes to
 the same directory. `EDCO` (entropy curriculum for RL, its defaults: 8-token prefix,
 pool 256, keep 25%, refresh every 10 steps) also compares with `GRPO`; `knapsack n128`
-compares with `GRPO n128` (same 128 training prompts, uniform budgets)."""
+compares with `GRPO n128` (same 128 training prompts, uniform budgets). The `judge-ws` arms
+start from the judge warm start (benchmarks/testbed_judge.py: the warm start taught to
+answer `Correct? yes or no`): `judge-ws SIRLC` trains on the policy's own P(yes) about its
+answer, `judge-ws verifier` on the numeric check, both evaluated by the numeric check."""
 SFT_ARMS = {"SFT uniform": ["curriculum.kind=uniform"], "SFT EDCO": ["curriculum.kind=edco"]}
 """SFT from the testbed's untrained model (seed 0's init) on the forgetful teacher's
 demonstrations for `--sft-steps` steps of 32 sequences: uniform prompts against EDCO's
@@ -91,6 +98,7 @@ def summarise(records: list[dict]) -> dict[str, float]:
         "entropy_first": steps[0]["entropy"],
         "entropy_late": statistics.fmean(r["entropy"] for r in late),
         "reward_late": statistics.fmean(r["reward_mean"] for r in late),
+        "accuracy_late": statistics.fmean(r["accuracy"] for r in late),
         "lp_reg_selected": statistics.fmean(r.get("lp_reg_selected", 0.0) for r in steps),
         "groups_nonzero_adv": statistics.fmean(r.get("groups_nonzero_adv", 0.0) for r in steps),
         "samples_nonzero_adv": statistics.fmean(r.get("samples_nonzero_adv", 0.0)
@@ -188,10 +196,11 @@ def main(argv: list[str] | None = None) -> None:
                 final, records = run_sft_arm(arm, seed, steps, run_dir, args.quick)
             else:
                 steps = args.steps
+                start = build_judge(0, args.quick) if arm.startswith("judge-ws") else model
                 cfg = testbed_config(seed, run_dir, [*ARMS[arm], *EVAL], quick=args.quick,
-                                     model_path=model)
+                                     model_path=start)
                 per_step = cfg.rollout.prompts_per_step * cfg.rollout.samples_per_prompt
-                records = train_to_budget(cfg, model, steps * per_step,
+                records = train_to_budget(cfg, start, steps * per_step,
                                           eval_every_samples=(args.eval_every or steps)
                                           * per_step, full_entropy_every=10**9)
                 final = summarise(records)

@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 import claims_table  # noqa: E402
 import testbed  # noqa: E402
+import testbed_judge  # noqa: E402
 
 
 def test_worked_solution_adds_digit_by_digit_and_the_teacher_forgets_one_carry():
@@ -74,3 +75,19 @@ def test_claims_table_pairs_by_seed(tmp_path):
     (tmp_path / "A_s1.json").write_text(json.dumps({"arm": "A", "seed": 1, "final": {"acc": 0.4}}))
     assert claims_table.claims_table(tmp_path, "A", "B", ["acc:higher"]).endswith(
         "| inconclusive |")  # diffs 0.2, -0.05, 0.25: the interval holds 0
+
+
+def test_judgements_are_right_or_forget_a_carry_and_roc_auc_counts_pairs():
+    prompts = testbed_judge.judgement_prompts(0, 300)
+    verdicts = [p.meta["verdict"] for p in prompts]
+    assert 0.25 < verdicts.count("no") / len(verdicts) < 0.5  # half of those with a carry
+    for p in prompts:
+        question, rest = p.text.split("=", 1)
+        a, b = (int(x) for x in question.split("+"))
+        assert rest.endswith("\nCorrect? yes or no:")
+        right = rest.split("Answer: ")[1].split("\n")[0] == str(a + b)
+        assert right == (p.meta["verdict"] == "yes")
+    assert testbed_judge.roc_auc([0.9, 0.8, 0.1], [True, True, False]) == 1.0
+    assert testbed_judge.roc_auc([0.5, 0.5], [True, False]) == 0.5  # a tie counts half
+    assert testbed_judge.roc_auc([0.2, 0.9, 0.4], [True, False, False]) == 0.0
+    assert math.isnan(testbed_judge.roc_auc([0.3], [True]))

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import statistics
 import sys
 import time
@@ -157,8 +158,6 @@ def _heldout_nll(c, seed: int) -> float:
     prompts: a continuous measure of what SFT learned, where greedy accuracy sits near 0
     after a short SFT. (The training loss is no measure across arms: EDCO trains on the
     prompts it finds hardest.)"""
-    import random
-
     from focusrl.trainer.sft import sft_loss, sft_sample
 
     c.model.eval()

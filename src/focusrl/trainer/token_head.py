@@ -107,8 +107,10 @@ class _HeadLogpEntropy(torch.autograd.Function):
             gc = _cast(g, dt)
             if grad_h is not None:
                 grad_h[sl] = gc @ w
-            if grad_w is not None:
-                grad_w += gc.t() @ hc
+            if grad_w is not None and dt is None:
+                grad_w.addmm_(gc.t(), hc)  # accumulated inside the GEMM: no (V, H) temporary
+            elif grad_w is not None:
+                grad_w += (gc.t() @ hc).float()
             if grad_b is not None:
                 grad_b += g.sum(0)
         return grad_h, grad_w, grad_b, None, None, None

@@ -64,7 +64,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 HERE = Path(__file__).resolve().parent
 FRAMEWORKS = ("focusrl", "focusrl-fp32", "focusrl-bf16", "trl", "trl-bf16", "trl-fp32")
@@ -124,28 +123,10 @@ def step_figure(times: list[float]) -> float:
     return statistics.median(times[1:] if len(times) > 1 else times)
 
 
-def focusrl_config(args: argparse.Namespace, run_dir: str, precision: str) -> Any:
-    """The focusrl side's config (also benchmarks/profile_step.py's): `args` has model,
-    prompts, samples, tokens, long, steps and override."""
-    from focusrl.config import load_config
-
-    return load_config(None, [
-        f"model.path={args.model}", f"run_dir={run_dir}", "threads=2",
-        f"rollout.prompts_per_step={args.prompts}",
-        f"rollout.samples_per_prompt={args.samples}",
-        f"rollout.max_response_tokens={args.tokens}",
-        f"rollout.ignore_eos={'true' if args.long else 'false'}",
-        f"train.steps={args.steps}", "train.eval_every=0", "train.checkpoint_every=0",
-        "train.progress=false", f"train.micro_batch_samples={args.prompts * args.samples}",
-        "optim.lr=1e-5", "data.num_eval=0", "data.num_train=512",
-        "data.chat_template=never", f"model.mixed_precision={precision}",
-        *args.override,
-    ])
-
-
 def run_focusrl(args: argparse.Namespace) -> dict:
     import torch
 
+    from focusrl.config import load_config
     from focusrl.models.precision import compute_dtype
     from focusrl.trainer.logging import read_metrics
     from focusrl.trainer.rl import train
@@ -153,7 +134,18 @@ def run_focusrl(args: argparse.Namespace) -> dict:
     torch.set_num_threads(2)
     precision = FOCUSRL_PRECISION[args.worker]
     with tempfile.TemporaryDirectory() as run_dir:
-        cfg = focusrl_config(args, run_dir, precision)
+        cfg = load_config(None, [
+            f"model.path={args.model}", f"run_dir={run_dir}", "threads=2",
+            f"rollout.prompts_per_step={args.prompts}",
+            f"rollout.samples_per_prompt={args.samples}",
+            f"rollout.max_response_tokens={args.tokens}",
+            f"rollout.ignore_eos={'true' if args.long else 'false'}",
+            f"train.steps={args.steps}", "train.eval_every=0", "train.checkpoint_every=0",
+            "train.progress=false", f"train.micro_batch_samples={args.prompts * args.samples}",
+            "optim.lr=1e-5", "data.num_eval=0", "data.num_train=512",
+            "data.chat_template=never", f"model.mixed_precision={precision}",
+            *args.override,
+        ])
         train(cfg, stop_at=args.steps)
         rows = read_metrics(f"{run_dir}/metrics.jsonl")
     timed = rows[1:] if len(rows) > 1 else rows

@@ -22,7 +22,7 @@ from transformers import (
 )
 
 from focusrl.models import build_char_tokenizer
-from focusrl.models.lean import LeanDecoder, onednn_head
+from focusrl.models.lean import LeanDecoder
 from focusrl.rollout.hf_engine import HFEngine
 from focusrl.rollout.kv_cache import GrowingLayer, reserve
 from focusrl.types import GenerationRequest, Prompt, SamplingParams
@@ -162,15 +162,3 @@ def test_shared_prefix_forward_equals_the_transformers_forward(kind):
     assert torch.allclose(got[valid], want[valid], atol=1e-5)
     for name, g in grads[0].items():
         assert torch.allclose(grads[1][name], g, atol=1e-5, rtol=1e-4), name
-
-
-@pytest.mark.parametrize("bias", [False, True])
-def test_onednn_head_equals_the_linear_head(bias):
-    torch.manual_seed(0)
-    head = torch.nn.Linear(24, 300, bias=bias)
-    x = torch.randn(5, 24)
-    fast = onednn_head(head)
-    if torch.backends.mkldnn.is_available():
-        assert fast is not head
-    assert torch.allclose(fast(x), head(x), atol=1e-5)
-    assert onednn_head(head.to(torch.bfloat16)) is head  # bf16: the model's own head

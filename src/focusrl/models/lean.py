@@ -109,8 +109,6 @@ class LeanDecoder:
         self.values: list[torch.Tensor] = []
         self.bias: torch.Tensor | None = None
         self.length = 0
-        self.head: Any = model.lm_head
-        """The LM head of the step: the model's, or its oneDNN copy (`onednn_head`)."""
 
     @classmethod
     def build(cls, model: Any, compute_dtype: torch.dtype | None = None) -> LeanDecoder | None:
@@ -118,12 +116,7 @@ class LeanDecoder:
         With `compute_dtype` (mixed precision: call `step` inside autocast to that dtype)
         the fused projection weights are stored in it, cast once here."""
         layers = llama_layers(model, detach=True, dtype=compute_dtype)
-        if layers is None:
-            return None
-        decoder = cls(model, layers)
-        if compute_dtype is None:
-            decoder.head = onednn_head(model.lm_head)
-        return decoder
+        return cls(model, layers) if layers is not None else None
 
     def start(self, cache: Any, mask: torch.Tensor, new_tokens: int) -> bool:
         """Copy the prefilled cache (B rows) into buffers with room for `new_tokens` more
@@ -184,30 +177,7 @@ class LeanDecoder:
             gate, up = project(h, layer.gate_up, [layer.down.in_features] * 2)
             x = x + layer.down(layer.act(gate) * up)
         self.length = n + 1
-        return self.head(rms(base.norm, x)).float()
-
-
-def onednn_head(head: torch.nn.Module) -> Any:
-    """The decoding step's LM head through oneDNN, on a float32 CPU model: one (B, H) x
-    (H, V) product per token, where B is the samples in flight (tens) and V the vocabulary.
-    At that shape PyTorch's default CPU GEMM (MKL) streams the weight slowly: at 32 x 512
-    x 32000 it took 34 ms on this CPU, oneDNN 17 ms, with results equal to float
-    rounding (docs/benchmarks.md, "Where a 39M step goes"). The weight is copied once
-    per generate call into oneDNN's layout (the trainer may change it between calls).
-    The model's own head elsewhere (GPU, bfloat16, a wrapped head, no oneDNN)."""
-    weight = getattr(head, "weight", None)
-    if (type(head) is not torch.nn.Linear or weight.device.type != "cpu"
-            or weight.dtype != torch.float32 or not torch.backends.mkldnn.is_available()):
-        return head
-    with torch.no_grad():
-        w = weight.detach().to_mkldnn()
-        b = (head.bias.detach() if head.bias is not None else weight.new_zeros(
-            weight.shape[0])).to_mkldnn()
-
-    def forward(x: torch.Tensor) -> torch.Tensor:
-        return torch._C._nn.mkldnn_linear(x.to_mkldnn(), w, b).to_dense()
-
-    return forward
+        return self.model.lm_head(rms(base.norm, x)).float()
 
 
 def llama_layers(model: Any, detach: bool, fuse: bool | None = None,

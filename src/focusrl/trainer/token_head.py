@@ -40,97 +40,6 @@ def _full_chunk(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     return out + ((st.proxy_logp[0],) if proxy_min_p is not None else ())
 
 
-class _HeadLogpEntropy(torch.autograd.Function):
-    """Full-vocabulary log-prob of the taken token and entropy per position, over the LM
-    head applied chunk by chunk, with a hand-written backward.
-
-    Autograd through the plain formula keeps, per chunk, several (C, V) float32
-    intermediates and runs about a dozen elementwise passes over them forward and backward
-    (log-sum-exp, gather's zero-filled gradient, the entropy's `isfinite` guard and
-    products): at a 32k vocabulary those passes took longer than the head's matmuls
-    (benchmarks/profile_step.py). Here the forward keeps only the inputs, and the backward
-    recomputes each chunk's logits (as checkpointing would) and forms the logits' gradient
-    in place from the closed forms, with z the logits, p = softmax(z), H the entropy:
-        d logp(token)/dz_j = 1[j = token] - p_j,     dH/dz_j = -p_j (log p_j + H).
-    Logits from a linear head are finite, so the -inf guard of `logprobs._entropy` is
-    not needed. Under autocast (mixed precision) the three matmuls run in its dtype, as
-    they would through autograd; softmax and the gradient of the logits stay float32."""
-
-    @staticmethod
-    def forward(ctx: Any, h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                tokens: torch.Tensor, temperature: float, chunk: int
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-        dev = h.device
-        dtype = torch.get_autocast_dtype(dev.type) if torch.is_autocast_enabled(dev.type) \
-            else None
-        logp, entropy = h.new_empty(len(tokens), dtype=torch.float32), h.new_empty(
-            len(tokens), dtype=torch.float32)
-        w, b = _cast(weight, dtype), _cast(bias, dtype)
-        for start in range(0, len(tokens), chunk):
-            sl = slice(start, start + chunk)
-            full = _chunk_logp(_cast(h[sl], dtype), w, b, temperature)  # (C, V) log p
-            logp[sl] = full.gather(-1, tokens[sl, None]).squeeze(-1)
-            entropy[sl] = -torch.linalg.vecdot(full.exp(), full)
-        ctx.save_for_backward(h, weight, bias, tokens, entropy)
-        ctx.temperature, ctx.chunk, ctx.dtype = temperature, chunk, dtype
-        ctx.set_materialize_grads(False)
-        return logp, entropy
-
-    @staticmethod
-    def backward(ctx: Any, g_logp: torch.Tensor | None, g_ent: torch.Tensor | None
-                 ) -> tuple[torch.Tensor | None, ...]:
-        h, weight, bias, tokens, entropy = ctx.saved_tensors
-        need_h, need_w, need_b = ctx.needs_input_grad[:3]
-        grad_h = torch.zeros_like(h) if need_h else None
-        grad_w = torch.zeros_like(weight) if need_w else None
-        grad_b = torch.zeros_like(bias) if need_b and bias is not None else None
-        if g_logp is None and g_ent is None:
-            return grad_h, grad_w, grad_b, None, None, None
-        if g_logp is None:
-            g_logp = torch.zeros_like(entropy)
-        dt = ctx.dtype
-        w, b = _cast(weight, dt), _cast(bias, dt)
-        for start in range(0, len(tokens), ctx.chunk):
-            sl = slice(start, start + ctx.chunk)
-            hc = _cast(h[sl], dt)
-            g = _chunk_logp(hc, w, b, ctx.temperature)  # (C, V) log p
-            gl = g_logp[sl, None]
-            if g_ent is None:  # -g_logp * p
-                g.exp_().mul_(-gl)
-            else:  # -p * (g_logp + g_ent * (log p + H))
-                p = g.exp()
-                g.add_(entropy[sl, None]).mul_(g_ent[sl, None]).add_(gl).mul_(p).neg_()
-                del p
-            g.scatter_add_(-1, tokens[sl, None], gl)  # + g_logp at the taken token
-            if ctx.temperature != 1.0:
-                g.div_(ctx.temperature)
-            gc = _cast(g, dt)
-            if grad_h is not None:
-                grad_h[sl] = gc @ w
-            if grad_w is not None and dt is None:
-                grad_w.addmm_(gc.t(), hc)  # accumulated inside the GEMM: no (V, H) temporary
-            elif grad_w is not None:
-                grad_w += (gc.t() @ hc).float()
-            if grad_b is not None:
-                grad_b += g.sum(0)
-        return grad_h, grad_w, grad_b, None, None, None
-
-
-def _chunk_logp(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                temperature: float) -> torch.Tensor:
-    """log_softmax(linear(h) / temperature) in float32, (C, V)."""
-    with torch.no_grad():
-        z = F.linear(h, weight, bias).float()
-        if temperature != 1.0:
-            z = z / temperature
-        return torch.log_softmax(z, dim=-1)
-
-
-def _cast(t: torch.Tensor | None, dtype: torch.dtype | None) -> torch.Tensor | None:
-    """`t` in `dtype` (mixed precision's matmul inputs); unchanged when dtype is None."""
-    return t if t is None or dtype is None else t.to(dtype)
-
-
 def _support_chunk(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                    tokens: torch.Tensor, support: torch.Tensor, temperature: float,
                    proxy_min_p: float | None) -> tuple[torch.Tensor, ...]:
@@ -154,21 +63,6 @@ def _support_chunk(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | N
     logp = st.logp[0].masked_fill(missing, float("-inf"))
     out = (logp, st.entropy[0])
     return out + ((st.proxy_logp[0],) if proxy_min_p is not None else ())
-
-
-def _checkpointed_chunk(h: torch.Tensor, head: torch.nn.Linear, tokens: torch.Tensor,
-                        support: torch.Tensor | None, sl: slice, temperature: float,
-                        proxy_min_p: float | None) -> tuple[torch.Tensor, ...]:
-    """One chunk through autograd (RLPT support, Lp-Reg proxy), recomputed in the backward."""
-    if support is not None:
-        args: tuple[Any, ...] = (h, head.weight, head.bias, tokens, support[sl], temperature,
-                                 proxy_min_p)
-        fn: ChunkFn = _support_chunk
-    else:
-        args = (h, head.weight, head.bias, tokens, temperature, proxy_min_p)
-        fn = _full_chunk
-    grad = torch.is_grad_enabled() and (h.requires_grad or head.weight.requires_grad)
-    return checkpoint(fn, *args, use_reentrant=False) if grad else fn(*args)
 
 
 def head_token_stats(
@@ -199,14 +93,18 @@ def head_token_stats(
         keep = (mask.reshape(-1) > 0).nonzero().squeeze(-1)  # (N,) positions in the loss
         flat_h, flat_tok = flat_h[keep], flat_tok[keep]
         flat_sup = flat_sup[keep] if flat_sup is not None else None
-    chunk = max(chunk_tokens, 1)
-    if flat_sup is None and proxy_min_p is None:  # the common case: one fused call
-        parts = [_HeadLogpEntropy.apply(flat_h, head.weight, head.bias, flat_tok, temperature,
-                                        chunk)]
-    else:
-        parts = [_checkpointed_chunk(flat_h[sl], head, flat_tok[sl], flat_sup, sl,
-                                     temperature, proxy_min_p)
-                 for sl in (slice(s, s + chunk) for s in range(0, flat_tok.numel(), chunk))]
+    grad = torch.is_grad_enabled() and (hidden.requires_grad or head.weight.requires_grad)
+    parts: list[tuple[torch.Tensor, ...]] = []
+    for start in range(0, flat_tok.numel(), max(chunk_tokens, 1)):
+        sl = slice(start, start + chunk_tokens)
+        if flat_sup is not None:
+            args: tuple[Any, ...] = (flat_h[sl], head.weight, head.bias, flat_tok[sl],
+                                     flat_sup[sl], temperature, proxy_min_p)
+            fn: ChunkFn = _support_chunk
+        else:
+            args = (flat_h[sl], head.weight, head.bias, flat_tok[sl], temperature, proxy_min_p)
+            fn = _full_chunk
+        parts.append(checkpoint(fn, *args, use_reentrant=False) if grad else fn(*args))
     cols = [torch.cat(col) for col in zip(*parts)]
     if keep is not None:  # scatter back; positions out of the loss are 0
         cols = [torch.zeros(b * t, dtype=c.dtype, device=c.device).index_copy(0, keep, c)

@@ -108,6 +108,14 @@ def train(
     progress = Progress(cfg.train.steps, start, "rl", cfg.train.progress)
     record: dict[str, Any] = {}
     last = min(cfg.train.steps, stop_at) if stop_at else cfg.train.steps
+
+    def end_step(step: int, record: dict[str, Any], samples: list[Sample], t0: float) -> bool:
+        """The hook, then eval / log / checkpoint; True when the hook ended the run."""
+        stop = bool(on_step and on_step(c, step, record, samples))
+        _eval_and_checkpoint(c, step, stop_at, record, writer, opt, sched, total_tokens, t0, stop)
+        progress.update(record, writer.alerts)
+        return stop
+
     for step in range(start + 1, last + 1):
         t0 = time.perf_counter()
         samples, record = source.take(step)
@@ -117,11 +125,7 @@ def train(
             sync_policy(c, step)  # same weights, next version: async gating moves on
             source.published(step)
             record.update(step=step, skipped_updates=1.0)
-            stop = bool(on_step and on_step(c, step, record, samples))
-            _eval_and_checkpoint(c, step, stop_at, record, writer, opt, sched, total_tokens, t0,
-                                 stop)
-            progress.update(record, writer.alerts)
-            if stop:
+            if end_step(step, record, samples, t0):
                 last = step
                 break
             continue
@@ -146,10 +150,7 @@ def train(
         if update.skipped_steps:
             log.warning("step %d: non-finite loss or gradient; %d optimizer step(s) skipped",
                         step, update.skipped_steps)
-        stop = bool(on_step and on_step(c, step, record, samples))
-        _eval_and_checkpoint(c, step, stop_at, record, writer, opt, sched, total_tokens, t0, stop)
-        progress.update(record, writer.alerts)
-        if stop:
+        if end_step(step, record, samples, t0):
             last = step
             break
     progress.close()

@@ -50,7 +50,7 @@ from testbed import (
     testbed_config,
     worked_solution,
 )
-from testbed_judge import SIRLC_REWARDS, build_judge
+from testbed_judge import SIRLC_REWARDS, build_judge, sirlc_rewards
 
 SMALL = ["data.num_train=128"]
 """Knapsack budgets allocate by each prompt's recent success rate, so prompts must come back:
@@ -65,7 +65,8 @@ ARMS = {"GRPO": ["algorithm.loss=grpo"], "Lp-Reg": ["algorithm.loss=lp_reg"],
         "GRPO n128": ["algorithm.loss=grpo", *SMALL],
         "knapsack n128": ["algorithm.loss=grpo", *SMALL, "curriculum.kind=knapsack"],
         "judge-ws verifier": ["algorithm.loss=grpo"],
-        "judge-ws SIRLC": ["algorithm.loss=grpo", *SIRLC_REWARDS]}
+        "judge-ws SIRLC": ["algorithm.loss=grpo", *SIRLC_REWARDS],
+        "judge-ws SIRLC frozen": ["algorithm.loss=grpo"]}  # + sirlc_rewards(judge), in main
 """`RLPT K=8` (GRPO restricted to the policy's top-8 tokens, arXiv RLPT) runs with
 `--arms "RLPT K=8" --out benchmarks/results/rlpt_vs_grpo`; its GRPO baseline is the same
 config and seeds as here. The K and source sweep (`RLPT K=4`, `RLPT K=16`, `RLPT K=8 ref`:
@@ -75,7 +76,9 @@ pool 256, keep 25%, refresh every 10 steps) also compares with `GRPO`; `knapsack
 compares with `GRPO n128` (same 128 training prompts, uniform budgets). The `judge-ws` arms
 start from the judge warm start (benchmarks/testbed_judge.py: the warm start taught to
 answer `Correct? yes or no`): `judge-ws SIRLC` trains on the policy's own P(yes) about its
-answer, `judge-ws verifier` on the numeric check, both evaluated by the numeric check."""
+answer, `judge-ws SIRLC frozen` on P(yes) from a frozen copy of the judge warm start (the
+judge does not train with the policy), `judge-ws verifier` on the numeric check; all are
+evaluated by the numeric check."""
 SFT_ARMS = {"SFT uniform": ["curriculum.kind=uniform"], "SFT EDCO": ["curriculum.kind=edco"]}
 """SFT from the testbed's untrained model (seed 0's init) on the forgetful teacher's
 demonstrations for `--sft-steps` steps of 32 sequences: uniform prompts against EDCO's
@@ -196,7 +199,8 @@ def main(argv: list[str] | None = None) -> None:
             else:
                 steps = args.steps
                 start = build_judge(0, args.quick) if arm.startswith("judge-ws") else model
-                cfg = testbed_config(seed, run_dir, [*ARMS[arm], *EVAL], quick=args.quick,
+                frozen = sirlc_rewards(start) if arm == "judge-ws SIRLC frozen" else []
+                cfg = testbed_config(seed, run_dir, [*ARMS[arm], *frozen, *EVAL], quick=args.quick,
                                      model_path=start)
                 per_step = cfg.rollout.prompts_per_step * cfg.rollout.samples_per_prompt
                 records = train_to_budget(cfg, start, steps * per_step,

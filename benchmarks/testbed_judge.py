@@ -48,13 +48,23 @@ testbed's BPE vocabulary, where ` yes` starts with a bare space token."""
 JUDGE_STEPS = 600
 JUDGE_PROMPTS = 8000
 """Distinct judgement examples (a worked solution each) the judge SFT draws from."""
-SIRLC_REWARDS = [
-    "rewards.parts=[{kind: self_eval, name: self_eval, weight: 1.0, args: {template: "
-    '"{question}{answer}\\nCorrect? yes or no:", yes_words: ["yes"], no_words: ["no"], '
-    "batch_size: 64}}, {kind: numeric, name: accuracy_monitor, weight: 0.0, "
-    "args: {extract: last_number}}]",
-    "rewards.accuracy_part=accuracy_monitor",
-]
+
+
+def sirlc_rewards(judge: str | Path = "") -> list[str]:
+    """The SIRLC arms' reward config: P(yes) about the policy's answer, judged by the policy
+    itself (`judge` empty: the judge changes as the policy trains) or by the frozen model
+    at `judge`; the true check is a weight-0 monitor (logged, not trained on)."""
+    model = f", model: '{judge}'" if judge else ""
+    return [
+        "rewards.parts=[{kind: self_eval, name: self_eval, weight: 1.0, args: {template: "
+        '"{question}{answer}\\nCorrect? yes or no:", yes_words: ["yes"], no_words: ["no"], '
+        f"batch_size: 64{model}}}}}, {{kind: numeric, name: accuracy_monitor, weight: 0.0, "
+        "args: {extract: last_number}}]",
+        "rewards.accuracy_part=accuracy_monitor",
+    ]
+
+
+SIRLC_REWARDS = sirlc_rewards()
 """The SIRLC arm's rewards: P(yes) from the policy itself; the true check is a monitor."""
 
 

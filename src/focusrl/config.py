@@ -297,6 +297,15 @@ class Config:
         _at_least(0, "", seed=self.seed, threads=self.threads)
         check_async_settings(self)
         check_lora_placement(self)
+        if self.algorithm.advantage == "gdpo":
+            if self.rewards.combine != "sum":
+                raise ConfigError(
+                    "algorithm.advantage=gdpo normalises each reward part and sums them by "
+                    f"weight, which rewards.combine={self.rewards.combine} does not mean. Set "
+                    "rewards.combine=sum, or another algorithm.advantage (e.g. grpo).")
+            if not any(p.weight != 0 for p in self.rewards.parts):
+                raise ConfigError("algorithm.advantage=gdpo needs a reward part with a "
+                                  "non-zero weight in rewards.parts.")
 
 
 def _at_least(low: int, section: str, **values: float) -> None:

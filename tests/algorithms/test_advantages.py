@@ -79,3 +79,43 @@ def test_vectorised_matches_plain_loop_on_ragged_shuffled_groups(name):
     adv = ADVANTAGES[name](rewards, groups, AlgorithmConfig())
     want = _loop(name, rewards.tolist(), groups.tolist(), 1e-4)
     assert adv.tolist() == pytest.approx(want, abs=1e-5)
+
+
+def test_batch_normalize_whitens_rloo_over_the_step():
+    from focusrl.algorithms.advantages import batch_normalise
+
+    rloo = [1.0, -1.0, 0.5, 0.5, -1.0, 0.0]
+    mean, std = statistics.fmean(rloo), statistics.stdev(rloo)
+    got = batch_normalise(torch.tensor(rloo, dtype=torch.float64), AlgorithmConfig())
+    assert got.tolist() == pytest.approx([(a - mean) / (std + EPS) for a in rloo], abs=1e-12)
+
+
+def test_gdpo_keeps_the_reward_combinations_grpo_collapses():
+    """GDPO's motivating case (arXiv 2601.05242, two binary rewards, two rollouts a group):
+    (0,1) vs (0,0) and (1,1) vs (0,0) get the same GRPO advantages from the summed reward;
+    GDPO normalises each reward in its group first, so the second pair, better on both
+    rewards, gets twice the advantage before the batch normalisation."""
+    from focusrl.algorithms.advantages import gdpo_advantages
+
+    parts = torch.tensor([[0.0, 1.0], [0.0, 0.0], [1.0, 1.0], [0.0, 0.0]], dtype=torch.float64)
+    groups, weights, cfg = torch.tensor([0, 0, 1, 1]), torch.ones(2), AlgorithmConfig()
+    grpo = ADVANTAGES["grpo"](parts.sum(1), groups, cfg)
+    # equal up to std_eps (1e-4 added to stds 0.71 and 1.41)
+    assert grpo[:2].tolist() == pytest.approx(grpo[2:].tolist(), abs=1e-4)
+    per_part = 0.5 / (S2 + EPS)  # each binary part, normalised in its group: +-per_part
+    summed = [per_part, -per_part, 2 * per_part, -2 * per_part]
+    std = statistics.stdev(summed)  # mean is 0
+    got = gdpo_advantages(parts, weights, groups, cfg)
+    assert got.tolist() == pytest.approx([x / (std + EPS) for x in summed], abs=1e-12)
+
+
+def test_gdpo_config_needs_weighted_summed_parts():
+    from focusrl.config import load_config
+    from focusrl.configtools import ConfigError
+
+    with pytest.raises(ConfigError, match="rewards.combine=sum"):
+        load_config(overrides=["algorithm.advantage=gdpo", "rewards.combine=gated",
+                               "run_dir=x"]).validate()
+    with pytest.raises(ConfigError, match="non-zero weight"):
+        load_config(overrides=["algorithm.advantage=gdpo", "run_dir=x",
+                               "rewards.parts=[{kind: numeric, weight: 0}]"]).validate()

@@ -101,6 +101,31 @@ def reinforce_pp_baseline_advantages(
     return _batch_normalise(rewards.double() - mean, cfg.std_eps).to(rewards.dtype)
 
 
+def gdpo_advantages(
+    part_rewards: torch.Tensor, weights: torch.Tensor, group_ids: torch.Tensor,
+    cfg: AlgorithmConfig,
+) -> torch.Tensor:
+    """GDPO (arXiv 2601.05242): normalise each reward part within its group,
+    (r_k - mean_g,k) / (std_g,k + eps), sum the parts with their weights, then normalise the
+    sum over the batch. Summing first (GRPO) lets the part with the largest spread set
+    every group's scale; GDPO keeps each part's own resolution. TRL's
+    multi_objective_aggregation="normalize_then_sum".
+
+    Shapes: part_rewards (N, P), weights (P,) -> (N,). It needs the parts, so the trainer
+    calls it for advantage=gdpo instead of going through `ADVANTAGES`."""
+    r = part_rewards.double()
+    normalised = torch.stack([grpo_advantages(r[:, k], group_ids, cfg)
+                              for k in range(r.shape[1])], dim=1)
+    summed = normalised @ weights.double()
+    return _batch_normalise(summed, cfg.std_eps).to(part_rewards.dtype)
+
+
+def batch_normalise(adv: torch.Tensor, cfg: AlgorithmConfig) -> torch.Tensor:
+    """`algorithm.batch_normalize`: whiten any estimator's advantages over the step,
+    (A - mean) / (std + std_eps) (TRL RLOO's normalize_advantages)."""
+    return _batch_normalise(adv.double(), cfg.std_eps).to(adv.dtype)
+
+
 AdvantageFn = Callable[[torch.Tensor, torch.Tensor, AlgorithmConfig], torch.Tensor]
 
 ADVANTAGES: dict[str, AdvantageFn] = {
@@ -111,3 +136,5 @@ ADVANTAGES: dict[str, AdvantageFn] = {
     "reinforce_pp": reinforce_pp_advantages,
     "reinforce_pp_baseline": reinforce_pp_baseline_advantages,
 }
+PART_ADVANTAGES = {"gdpo": gdpo_advantages}
+"""Estimators that read each reward part (Sample.reward_parts), not the combined reward."""

@@ -54,7 +54,8 @@ class AlgorithmConfig:
 
     advantage: str = "grpo"
     """Advantage estimator: grpo, dr_grpo, grpo_batch_std, rloo, reinforce_pp,
-    reinforce_pp_baseline."""
+    reinforce_pp_baseline, gdpo (each reward part normalised in its group, then summed:
+    multi-reward runs)."""
     loss: str = "grpo"
     """Policy loss: grpo, dapo, dr_grpo (PPO clip), gspo, cispo, clip_cov, kl_cov, lp_reg."""
     aggregation: Literal["token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"] = (
@@ -67,6 +68,10 @@ class AlgorithmConfig:
     """Divide group-centred rewards by the group std (GRPO); False gives Dr.GRPO advantages."""
     std_eps: float = 1e-4
     """Added to the group std (or batch std for REINFORCE++) before dividing."""
+    batch_normalize: bool = False
+    """After the estimator, whiten the advantages over the step: (A - mean) / (std +
+    std_eps) (TRL RLOO's normalize_advantages). A group whose rewards are all equal then
+    gets -mean / std instead of 0: such groups no longer drop out of the gradient."""
     clip_eps_low: float = 0.2
     """Lower PPO clip: the ratio is clipped below at 1 - clip_eps_low."""
     clip_eps_high: float = 0.2
@@ -130,11 +135,12 @@ class AlgorithmConfig:
 
     def validate(self) -> None:
         # Imported here: the registries import this module.
-        from focusrl.algorithms.advantages import ADVANTAGES
+        from focusrl.algorithms.advantages import ADVANTAGES, PART_ADVANTAGES
         from focusrl.algorithms.losses import LOSSES
 
         for key, value, valid in (("loss", self.loss, LOSSES), ("advantage", self.advantage,
-                                                                  ADVANTAGES)):
+                                                                  {**ADVANTAGES,
+                                                                   **PART_ADVANTAGES})):
             if value not in valid:
                 close = difflib.get_close_matches(value, list(valid), n=1)
                 hint = f" Did you mean {close[0]!r}?" if close else ""

@@ -14,7 +14,7 @@ from focusrl.configtools import ConfigError
 from focusrl.types import Prompt
 
 GROUP_RELATIVE_ADVANTAGES = ("grpo", "dr_grpo", "grpo_batch_std", "rloo",
-                             "reinforce_pp_baseline")
+                             "reinforce_pp_baseline", "gdpo")
 """Advantages that subtract the group's mean: a group of one sample gets exactly 0."""
 ANSWER_REWARDS = ("numeric", "exact_match", "math_verify", "multiple_choice", "countdown")
 """Reward kinds that compare a response with the prompt's ground-truth answer."""

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from focusrl.algorithms.advantages import ADVANTAGES
+from focusrl.algorithms.advantages import ADVANTAGES, PART_ADVANTAGES, batch_normalise
 from focusrl.algorithms.filtering import collect_informative_groups, overlong_filter_mask
 from focusrl.config import Config, ConfigError
 from focusrl.distributed.asynchronous import build_rollout_source
@@ -247,9 +247,18 @@ def sampling_params(cfg: Config) -> SamplingParams:
 
 def assign_advantages(samples: Sequence[Sample], cfg: Config) -> None:
     """Advantages by group id; DAPO overlong filtering then masks truncated samples."""
-    rewards = torch.tensor([s.reward for s in samples], dtype=torch.float32)
     groups = torch.tensor([s.group_id for s in samples])
-    adv = ADVANTAGES[cfg.algorithm.advantage](rewards, groups, cfg.algorithm)
+    if cfg.algorithm.advantage in PART_ADVANTAGES:  # one column per weighted reward part
+        parts = [p for p in cfg.rewards.parts if p.weight != 0]
+        table = torch.tensor([[s.reward_parts[p.label] for p in parts] for s in samples],
+                             dtype=torch.float32)
+        weights = torch.tensor([p.weight for p in parts])
+        adv = PART_ADVANTAGES[cfg.algorithm.advantage](table, weights, groups, cfg.algorithm)
+    else:
+        rewards = torch.tensor([s.reward for s in samples], dtype=torch.float32)
+        adv = ADVANTAGES[cfg.algorithm.advantage](rewards, groups, cfg.algorithm)
+    if cfg.algorithm.batch_normalize:
+        adv = batch_normalise(adv, cfg.algorithm)
     for s, a in zip(samples, adv.tolist()):
         s.advantage = a
     if cfg.env.name and cfg.env.credit == "turn":  # per-token advantages from turn returns

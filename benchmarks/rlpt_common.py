@@ -12,6 +12,7 @@ re-implemented.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from pathlib import Path
@@ -142,7 +143,8 @@ def train_to_budget(cfg: Config, model_path: Path, sample_budget: int,
     the counting and stops the run. The LR schedule is built for sample_budget / batch
     steps; use optim.schedule=constant so that runs stopping after different step counts
     see the same learning rates. Returns the start's eval record, then the run's
-    metrics.jsonl rows, each with `samples` (generated so far)."""
+    metrics.jsonl rows, each with `samples` (generated so far). `cfg` is not changed."""
+    cfg = copy.deepcopy(cfg)
     per_step = cfg.rollout.prompts_per_step * cfg.rollout.samples_per_prompt
     cfg.train.steps = math.ceil(sample_budget / per_step)
     cfg.train.eval_every = 0  # the hook evaluates; train() evaluates the last step

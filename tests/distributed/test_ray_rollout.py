@@ -18,23 +18,15 @@ import time
 
 import pytest
 
-# Ray reads this when imported: without it its servers listen on every interface.
-os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-try:
-    import ray
-except ImportError:  # CI installs it (scripts/setup.sh): there a missing Ray is a failure
-    if os.environ.get("CI"):
-        raise
-    pytest.skip("Ray is not installed: pip install 'focusrl[ray]' (scripts/setup.sh does)",
-                allow_module_level=True)
+from focusrl.config import load_config
+from focusrl.configtools import ConfigError
+from focusrl.distributed.config import ResourcesConfig
+from focusrl.distributed.ray_setup import check_resources
+from focusrl.trainer.components import build_components
+from focusrl.trainer.rl import train
+from focusrl.types import GenerationRequest, SamplingParams
 
-from focusrl.config import load_config  # noqa: E402
-from focusrl.configtools import ConfigError  # noqa: E402
-from focusrl.distributed.config import ResourcesConfig  # noqa: E402
-from focusrl.distributed.ray_setup import check_resources  # noqa: E402
-from focusrl.trainer.components import build_components  # noqa: E402
-from focusrl.trainer.rl import train  # noqa: E402
-from focusrl.types import GenerationRequest, SamplingParams  # noqa: E402
+pytestmark = pytest.mark.usefixtures("require_ray")
 
 LOOPBACK = ("127.0.0.1:", "[::ffff:127.0.0.1]:", "[::1]:")
 ASYNC = [
@@ -141,9 +133,10 @@ def test_staleness2_runs_two_batches_ahead_within_the_bound(pool_components, tmp
     assert rows[2]["staleness_max"] == 2  # batch 3 started on version 0, trained at 2
 
 
-def test_a_request_the_cluster_cannot_satisfy_names_what_is_missing(pool_components):
+def test_a_request_the_cluster_cannot_satisfy_names_what_is_missing(pool_components,
+                                                                    require_ray):
     with pytest.raises(ConfigError, match="GPU: 2 wanted"):
-        check_resources(ray, ResourcesConfig(rollout_workers=2, rollout_worker_gpus=1))
+        check_resources(require_ray, ResourcesConfig(rollout_workers=2, rollout_worker_gpus=1))
 
 
 def test_hung_reward_is_abandoned_with_the_fallback_in_async_mode(pool_components, tmp_path):

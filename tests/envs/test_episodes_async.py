@@ -6,23 +6,15 @@ reports its own episode counts. About 30 s here."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
-os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-try:
-    import ray  # noqa: F401
-except ImportError:  # CI installs it (scripts/setup.sh): there a missing Ray is a failure
-    if os.environ.get("CI"):
-        raise
-    pytest.skip("Ray is not installed: pip install 'focusrl[ray]' (scripts/setup.sh does)",
-                allow_module_level=True)
+from focusrl.config import load_config
+from focusrl.trainer.components import build_components
+from focusrl.trainer.rl import train
 
-from focusrl.config import load_config  # noqa: E402
-from focusrl.trainer.components import build_components  # noqa: E402
-from focusrl.trainer.rl import train  # noqa: E402
+pytestmark = pytest.mark.usefixtures("require_ray")
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -8,12 +8,12 @@ samples); with several seeds the last lines give the mean, the 95% t-interval an
 spread over seeds of the rank agreement and of the time saved.
 
 `--testbed`: the issue-18 testbed's warm start (benchmarks/testbed.py: BPE vocabulary,
-worked answers of 32-128 tokens, so the 8-token prefix reads well inside the answer) and
+worked answers of 21-78 tokens, so the 8-token prefix reads well inside the answer) and
 its held-out prompts; no quick-answer suffix (the testbed has no quick-answer format),
-the full estimator reads up to the testbed's 128 response tokens. The seed picks the pool
-and the samples; the model is the seed-0 warm start for every seed.
+the full estimator reads up to the testbed's response limit (96 tokens). The seed picks
+the pool and the samples; the model is the seed-0 warm start for every seed.
 
-Setup (CPU, a few minutes at most): the built-in tiny model (Qwen2 architecture,
+Default setup (CPU, a few minutes a seed): the built-in tiny model (Qwen2 architecture,
 character tokenizer, width 64, 3 layers) is briefly trained by SFT on 1..4-digit addition
 in two formats, so entropy varies with difficulty and both estimators have something
 to measure:

@@ -41,7 +41,10 @@ class CurriculumConfig:
     edco_quick_answer_suffix: str = ""
     """Quick-answer prompting: text appended to each (formatted) prompt before
     estimation, asking for the answer directly. With a chat template it lands at the
-    start of the assistant turn, so write it as an answer prefix (e.g. 'The answer is')."""
+    start of the assistant turn, so write it as an answer prefix (e.g. 'The answer is').
+    Empty: the prefix is the first tokens of a normal answer, which may be boilerplate
+    (where answers restate the question, the prefix ranking agreed with whole answers at
+    Spearman 0.23; docs/benchmarks.md)."""
 
     # -- Knapsack budgets ----------------------------------------------------------------
     knapsack_default_samples: int = 0

@@ -2,7 +2,7 @@
 by seed, through the trainer's own loop (`train` with an `on_step` hook, or `run_sft`).
 
     python benchmarks/testbed_ablation.py [--arms GRPO Lp-Reg] [--seeds 0 1 2 3 4]
-        [--steps 40] [--sft-steps 800] [--eval-every N]
+        [--steps 40] [--sft-steps 800] [--eval-every N] [--testbed-seed 0]
         [--out benchmarks/results/lpreg_vs_grpo] [--quick]
     python benchmarks/claims_table.py benchmarks/results/lpreg_vs_grpo --baseline GRPO \\
         --arm Lp-Reg --claim final_pass1:higher --claim entropy_late:higher
@@ -10,7 +10,8 @@ by seed, through the trainer's own loop (`train` with an `on_step` hook, or `run
 The arms (`ARMS`: RL; `SFT_ARMS`: SFT) are GRPO, Lp-Reg, RLPT (K and source), EDCO,
 knapsack budgets and their baselines; docs/benchmarks.md gives each comparison's command.
 RL arms start from the testbed's seed-0 warm start (benchmarks/testbed.py, built once
-and cached) and differ only in their overrides (e.g. `algorithm.loss` grpo vs lp_reg with
+and cached; `--testbed-seed S`: the testbed built with seed S, its own tokenizer, model
+and warm start) and differ only in their overrides (e.g. `algorithm.loss` grpo vs lp_reg with
 its defaults: min_p 0.02, rho 0.01, coef 1); the seed sets the run's prompt order, sampling
 and loss randomness, so two arms of one seed form a pair. Each RL run takes `--steps` steps
 of 16 prompts x 8 samples and evaluates held-out accuracy (200 prompts: greedy, and sampled
@@ -125,14 +126,14 @@ def _steps_to(records: list[dict], key: str, target: float) -> dict[str, float]:
             "samples_to_target": float(hit.get("samples", nan)) if hit else nan}
 
 
-def run_sft_arm(arm: str, seed: int, steps: int, run_dir: Path, quick: bool
-                ) -> tuple[dict[str, float], list[dict]]:
+def run_sft_arm(arm: str, seed: int, steps: int, run_dir: Path, quick: bool,
+                testbed_seed: int = 0) -> tuple[dict[str, float], list[dict]]:
     """SFT with `arm`'s sampler through the trainer's own `run_sft`, then held-out eval."""
     from focusrl.trainer.components import build_components
     from focusrl.trainer.rl import run_eval
     from focusrl.trainer.sft import run_sft
 
-    init = build_testbed(0, quick).parent / "init_model"
+    init = build_testbed(testbed_seed, quick).parent / "init_model"
     cfg = testbed_config(seed, run_dir, [*SFT_ARMS[arm], *EVAL, f"sft.steps={steps}"],
                          quick=quick, model_path=init)
     c = build_components(cfg)
@@ -180,10 +181,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--eval-every", type=int, default=0,
                     help="also evaluate every N steps (0: only before and after)")
+    ap.add_argument("--testbed-seed", type=int, default=0,
+                    help="which testbed (tokenizer, model, warm start) every arm starts from")
     ap.add_argument("--quick", action="store_true", help="smoke mode: tiny everything")
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
-    model = build_testbed(0, args.quick)
+    ws = args.testbed_seed
+    model = build_testbed(ws, args.quick)
     args.out.mkdir(parents=True, exist_ok=True)
     for seed in args.seeds:
         for arm in args.arms:
@@ -191,14 +195,15 @@ def main(argv: list[str] | None = None) -> None:
             if path.exists():
                 print(f"{arm} seed {seed}: already in {path}", flush=True)
                 continue
-            run_dir = ROOT.parent / "testbed_ablation" / f"{arm}_s{seed}"
+            run_dir = (ROOT.parent / "testbed_ablation"
+                       / (f"{arm}_s{seed}" + (f"_ws{ws}" if ws else "")))
             t0 = time.perf_counter()
             if arm in SFT_ARMS:
                 steps = args.sft_steps
-                final, records = run_sft_arm(arm, seed, steps, run_dir, args.quick)
+                final, records = run_sft_arm(arm, seed, steps, run_dir, args.quick, ws)
             else:
                 steps = args.steps
-                start = build_judge(0, args.quick) if arm.startswith("judge-ws") else model
+                start = build_judge(ws, args.quick) if arm.startswith("judge-ws") else model
                 frozen = sirlc_rewards(start) if arm == "judge-ws SIRLC frozen" else []
                 cfg = testbed_config(seed, run_dir, [*ARMS[arm], *frozen, *EVAL], quick=args.quick,
                                      model_path=start)
@@ -207,7 +212,8 @@ def main(argv: list[str] | None = None) -> None:
                                           eval_every_samples=(args.eval_every or steps)
                                           * per_step, full_entropy_every=10**9)
                 final = summarise(records)
-            path.write_text(json.dumps({"arm": arm, "seed": seed, "steps": steps,
+            path.write_text(json.dumps({"arm": arm, "seed": seed, "testbed_seed": ws,
+                                        "steps": steps,
                                         "seconds": time.perf_counter() - t0, "final": final,
                                         "records": records}, indent=1))
             print(f"{arm} seed {seed}: " + ", ".join(f"{k} {v:.3f}" for k, v in final.items())

@@ -38,6 +38,7 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -51,7 +52,7 @@ from testbed import (
     testbed_config,
     worked_solution,
 )
-from testbed_judge import SIRLC_REWARDS, build_judge, sirlc_rewards
+from testbed_judge import build_judge, sirlc_rewards
 
 SMALL = ["data.num_train=128"]
 """Knapsack budgets allocate by each prompt's recent success rate, so prompts must come back:
@@ -64,22 +65,24 @@ ARMS = {"GRPO": ["algorithm.loss=grpo"], "Lp-Reg": ["algorithm.loss=lp_reg"],
         "RLPT K=8 ref": ["algorithm.loss=grpo", *rlpt(8, "reference")],
         "EDCO": ["algorithm.loss=grpo", "curriculum.kind=edco"],
         "GRPO n128": ["algorithm.loss=grpo", *SMALL],
-        "knapsack n128": ["algorithm.loss=grpo", *SMALL, "curriculum.kind=knapsack"],
-        "judge-ws verifier": ["algorithm.loss=grpo"],
-        "judge-ws SIRLC": ["algorithm.loss=grpo", *SIRLC_REWARDS],
-        "judge-ws SIRLC frozen": ["algorithm.loss=grpo"]}  # + sirlc_rewards(judge), in main
+        "knapsack n128": ["algorithm.loss=grpo", *SMALL, "curriculum.kind=knapsack"]}
 """`RLPT K=8` (GRPO restricted to the policy's top-8 tokens, arXiv RLPT) runs with
 `--arms "RLPT K=8" --out benchmarks/results/rlpt_vs_grpo`; its GRPO baseline is the same
 config and seeds as here. The K and source sweep (`RLPT K=4`, `RLPT K=16`, `RLPT K=8 ref`:
 the promising set from the frozen reference model instead of the current policy) writes to
 the same directory. `EDCO` (entropy curriculum for RL, its defaults: 8-token prefix,
 pool 256, keep 25%, refresh every 10 steps) also compares with `GRPO`; `knapsack n128`
-compares with `GRPO n128` (same 128 training prompts, uniform budgets). The `judge-ws` arms
-start from the judge warm start (benchmarks/testbed_judge.py: the warm start taught to
-answer `Correct? yes or no`): `judge-ws SIRLC` trains on the policy's own P(yes) about its
-answer, `judge-ws SIRLC frozen` on P(yes) from a frozen copy of the judge warm start (the
-judge does not train with the policy), `judge-ws verifier` on the numeric check; all are
-evaluated by the numeric check."""
+compares with `GRPO n128` (same 128 training prompts, uniform budgets)."""
+JUDGE_ARMS: dict[str, Callable[[Path], list[str]]] = {
+    "judge-ws verifier": lambda judge: ["algorithm.loss=grpo"],
+    "judge-ws SIRLC": lambda judge: ["algorithm.loss=grpo", *sirlc_rewards()],
+    "judge-ws SIRLC frozen": lambda judge: ["algorithm.loss=grpo", *sirlc_rewards(judge)]}
+"""Arms from the judge warm start (benchmarks/testbed_judge.py: the warm start taught to
+answer `Correct? yes or no`), their overrides a function of its directory `judge`.
+`judge-ws SIRLC` trains on the policy's own P(yes) about its answer, `judge-ws SIRLC
+frozen` on P(yes) from a frozen copy of the judge warm start (the judge does not train
+with the policy), `judge-ws verifier` on the numeric check; all are evaluated by the
+numeric check."""
 SFT_ARMS = {"SFT uniform": ["curriculum.kind=uniform"], "SFT EDCO": ["curriculum.kind=edco"]}
 """SFT from the testbed's untrained model (seed 0's init) on the forgetful teacher's
 demonstrations for `--sft-steps` steps of 32 sequences: uniform prompts against EDCO's
@@ -176,7 +179,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--arms", nargs="+", default=["GRPO", "Lp-Reg"],
-                    choices=[*ARMS, *SFT_ARMS])
+                    choices=[*ARMS, *JUDGE_ARMS, *SFT_ARMS])
     ap.add_argument("--sft-steps", type=int, default=800, help="SFT arms: steps of 32")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--eval-every", type=int, default=0,
@@ -203,9 +206,12 @@ def main(argv: list[str] | None = None) -> None:
                 final, records = run_sft_arm(arm, seed, steps, run_dir, args.quick, ws)
             else:
                 steps = args.steps
-                start = build_judge(ws, args.quick) if arm.startswith("judge-ws") else model
-                frozen = sirlc_rewards(start) if arm == "judge-ws SIRLC frozen" else []
-                cfg = testbed_config(seed, run_dir, [*ARMS[arm], *frozen, *EVAL], quick=args.quick,
+                if arm in JUDGE_ARMS:
+                    start = build_judge(ws, args.quick)
+                    overrides = JUDGE_ARMS[arm](start)
+                else:
+                    start, overrides = model, ARMS[arm]
+                cfg = testbed_config(seed, run_dir, [*overrides, *EVAL], quick=args.quick,
                                      model_path=start)
                 per_step = cfg.rollout.prompts_per_step * cfg.rollout.samples_per_prompt
                 records = train_to_budget(cfg, start, steps * per_step,

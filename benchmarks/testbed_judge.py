@@ -15,7 +15,7 @@ forgotten carry (50/50 on prompts that need a carry; correct otherwise), answere
 
 `judge_accuracy` then measures, on held-out prompts and the model's own sampled answers,
 how well P(yes) separates right from wrong answers (ROC AUC, and accuracy at 0.5), before
-any SIRLC run; `SIRLC_REWARDS` is the reward config the SIRLC arm of testbed_ablation.py
+any SIRLC run; `sirlc_rewards()` is the reward config the SIRLC arms of testbed_ablation.py
 trains on (the numeric check is a weight-0 monitor: it is logged, not trained on).
 """
 
@@ -56,16 +56,12 @@ def sirlc_rewards(judge: str | Path = "") -> list[str]:
     at `judge`; the true check is a weight-0 monitor (logged, not trained on)."""
     model = f", model: '{judge}'" if judge else ""
     return [
-        "rewards.parts=[{kind: self_eval, name: self_eval, weight: 1.0, args: {template: "
-        '"{question}{answer}\\nCorrect? yes or no:", yes_words: ["yes"], no_words: ["no"], '
+        f"rewards.parts=[{{kind: self_eval, name: self_eval, weight: 1.0, args: {{template: "
+        f'{json.dumps(JUDGE_TEMPLATE)}, yes_words: ["yes"], no_words: ["no"], '
         f"batch_size: 64{model}}}}}, {{kind: numeric, name: accuracy_monitor, weight: 0.0, "
         "args: {extract: last_number}}]",
         "rewards.accuracy_part=accuracy_monitor",
     ]
-
-
-SIRLC_REWARDS = sirlc_rewards()
-"""The SIRLC arm's rewards: P(yes) from the policy itself; the true check is a monitor."""
 
 
 def judge_dir(seed: int, quick: bool = False) -> Path:
@@ -140,7 +136,7 @@ def judge_accuracy(model_path: Path, seed: int = 0, quick: bool = False, prompts
     from focusrl.types import GenerationRequest
 
     cfg = testbed_config(seed, model_path.parent / "judge_accuracy_run", [
-        *SIRLC_REWARDS, f"rollout.samples_per_prompt={samples_per_prompt}"], quick=quick,
+        *sirlc_rewards(), f"rollout.samples_per_prompt={samples_per_prompt}"], quick=quick,
         model_path=model_path)
     c = build_components(cfg)
     with torch.no_grad():

@@ -86,7 +86,7 @@ def test_batch_normalize_whitens_rloo_over_the_step():
 
     rloo = [1.0, -1.0, 0.5, 0.5, -1.0, 0.0]
     mean, std = statistics.fmean(rloo), statistics.stdev(rloo)
-    got = batch_normalise(torch.tensor(rloo, dtype=torch.float64), AlgorithmConfig())
+    got = batch_normalise(torch.tensor(rloo, dtype=torch.float64), EPS)
     assert got.tolist() == pytest.approx([(a - mean) / (std + EPS) for a in rloo], abs=1e-12)
 
 

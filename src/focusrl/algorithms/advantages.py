@@ -74,9 +74,13 @@ def rloo_advantages(
     return ((rewards.double() - mean) * scale).to(rewards.dtype)
 
 
-def _batch_normalise(x: torch.Tensor, eps: float) -> torch.Tensor:
-    std = x.std() if x.numel() > 1 else torch.zeros((), dtype=x.dtype)
-    return (x - x.mean()) / (std + eps)
+def batch_normalise(x: torch.Tensor, eps: float) -> torch.Tensor:
+    """(x - mean) / (std + eps) over the whole batch, computed in float64, returned in x's
+    dtype; also `algorithm.batch_normalize` after any estimator (TRL RLOO's
+    normalize_advantages)."""
+    d = x.double()
+    std = d.std() if d.numel() > 1 else torch.zeros((), dtype=d.dtype)
+    return ((d - d.mean()) / (std + eps)).to(x.dtype)
 
 
 def reinforce_pp_advantages(
@@ -89,7 +93,7 @@ def reinforce_pp_advantages(
     a loss term (kl_coef), so the return is the outcome reward. Batch = the N samples
     passed in (the trainer passes the whole step).
     """
-    return _batch_normalise(rewards.double(), cfg.std_eps).to(rewards.dtype)
+    return batch_normalise(rewards, cfg.std_eps)
 
 
 def reinforce_pp_baseline_advantages(
@@ -98,7 +102,7 @@ def reinforce_pp_baseline_advantages(
     """REINFORCE++-baseline (arXiv 2501.03262): subtract the group mean, then normalise
     over the batch: ((r - mean_g) - mean_batch) / (std_batch + eps)."""
     mean, _, _ = group_stats(rewards, group_ids)
-    return _batch_normalise(rewards.double() - mean, cfg.std_eps).to(rewards.dtype)
+    return batch_normalise(rewards.double() - mean, cfg.std_eps).to(rewards.dtype)
 
 
 def gdpo_advantages(
@@ -117,13 +121,7 @@ def gdpo_advantages(
     normalised = torch.stack([grpo_advantages(r[:, k], group_ids, cfg)
                               for k in range(r.shape[1])], dim=1)
     summed = normalised @ weights.double()
-    return _batch_normalise(summed, cfg.std_eps).to(part_rewards.dtype)
-
-
-def batch_normalise(adv: torch.Tensor, cfg: AlgorithmConfig) -> torch.Tensor:
-    """`algorithm.batch_normalize`: whiten any estimator's advantages over the step,
-    (A - mean) / (std + std_eps) (TRL RLOO's normalize_advantages)."""
-    return _batch_normalise(adv.double(), cfg.std_eps).to(adv.dtype)
+    return batch_normalise(summed, cfg.std_eps).to(part_rewards.dtype)
 
 
 AdvantageFn = Callable[[torch.Tensor, torch.Tensor, AlgorithmConfig], torch.Tensor]

@@ -258,7 +258,7 @@ def assign_advantages(samples: Sequence[Sample], cfg: Config) -> None:
         rewards = torch.tensor([s.reward for s in samples], dtype=torch.float32)
         adv = ADVANTAGES[cfg.algorithm.advantage](rewards, groups, cfg.algorithm)
     if cfg.algorithm.batch_normalize:
-        adv = batch_normalise(adv, cfg.algorithm)
+        adv = batch_normalise(adv, cfg.algorithm.std_eps)
     for s, a in zip(samples, adv.tolist()):
         s.advantage = a
     if cfg.env.name and cfg.env.credit == "turn":  # per-token advantages from turn returns
